@@ -1,0 +1,35 @@
+# make demo: set up .venv and train the embedded default (digits-cnn); make test: the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The machine's PyTorch wheels; a range in pyproject.toml resolves to them.
+TORCH := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: demo test venv install install-dev bench docs clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q $(TORCH) || $(BIN)/pip install -q torch torchvision
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/gradkit train digits-cnn
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/fashion_mlp.py
+	$(BIN)/python benchmarks/fashion_cnn.py
+
+docs: install
+	$(BIN)/gradkit recipes --markdown > docs/recipes.md
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,28 @@
+"""gradkit: the classic deep-learning systems as named, fast, one-command recipes on PyTorch.
+
+    import gradkit as gk
+    run = gk.train("fashion-mlp", train={"epochs": 5})
+    run.metrics["test/accuracy"]; run.predict(x); gk.load(run.dir)
+
+Everything heavy (torch and friends) is imported on first use, so `gradkit --help` is instant.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_API = {"train", "resume", "fit", "load", "evaluate"}
+_SUBMODULES = {"data", "models", "tasks", "metrics", "report", "config"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module("gradkit.api"), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"gradkit.{name}")
+    raise AttributeError(f"module 'gradkit' has no attribute '{name}'")
+
+
+__all__ = sorted(_API | _SUBMODULES | {"__version__"})

@@ -1,0 +1,250 @@
+"""The Python API: `train`, `resume`, `fit`, `load`, `evaluate`. The CLI only calls these.
+
+    import gradkit as gk
+    run = gk.train("fashion-mlp", train={"epochs": 5})
+    run.metrics["test/accuracy"]; run.predict(x); gk.load(run.dir)
+    gk.fit(my_module, gk.data.load("fashion-mnist"), epochs=5, optim="adam", lr=1e-3)
+"""
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gradkit import config as C
+from gradkit.data import Batches, DataSpec, Dataset
+from gradkit.errors import ConfigError, GradkitError
+from gradkit.predict import Run
+from gradkit.run import RunDir, environment
+from gradkit.train import NonFiniteLoss, checkpoint, evaluate as evaluate_batches, fit as fit_loop
+
+
+def select_device(name: str) -> torch.device:
+    """`auto` picks cuda, then mps, then cpu; an explicit device that is absent is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={name} but no CUDA device is available; use train.device=auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("train.device=mps but MPS is not available; use train.device=auto")
+    return torch.device(name)
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def train(recipe: str | None = None, *, config_file: str | Path | None = None,
+          overrides: list[str] | None = None, out: str | Path | None = None,
+          verbose: bool = True, **sections: Any) -> Run:
+    """Train a named recipe (or a config file), with overrides, and return the finished run.
+
+    >>> run = gk.train("fashion-mlp", train={"epochs": 5}, optim={"lr": 3e-4})
+    >>> run = gk.train("fashion-mlp", overrides=["model.dropout=0.2"])
+    """
+    extra = C.parse_overrides(list(overrides or []))
+    extra = C.deep_merge(extra, sections)
+    if out is not None:
+        extra = C.deep_merge(extra, {"output": {"run_dir": str(out)}})
+    cfg = C.resolve(recipe, config_file, extra)
+    return execute(cfg, verbose=verbose)
+
+
+def resume(run_dir: str | Path, verbose: bool = True) -> Run:
+    """Continue a run from `checkpoints/last.pt` with exactly its saved config."""
+    run = RunDir.existing(run_dir)
+    cfg = C.load_file(run.config_path)
+    state = checkpoint.load(run.last) if run.last.is_file() else None
+    if state is None:
+        raise GradkitError(f"{run.path} has no checkpoints/last.pt yet (it stopped in its first "
+                           "epoch); start it again instead")
+    return execute(cfg, run=run, resume_state=state, verbose=verbose)
+
+
+def fit(model: torch.nn.Module, data: Dataset, *, epochs: int = 10, optim: str = "adam",
+        lr: float = 1e-3, batch_size: int = 64, out: str | Path | None = None,
+        verbose: bool = True, **config: Any) -> Run:
+    """Train your own `nn.Module` on a gradkit `Dataset` with the same loop, run directory and report.
+
+    >>> run = gk.fit(MyNet(), gk.data.load("fashion-mnist"), epochs=5, optim="adam", lr=1e-3)
+    """
+    raw = {"name": config.pop("name", type(model).__name__.lower()), "task": data.spec.task,
+           "data": {"name": data.name if data.name in _dataset_names() else "csv"},
+           "model": {"name": "mlp"},  # recorded only; the module you pass is what trains
+           "optim": {"name": optim, "lr": lr}, "train": {"epochs": epochs, "batch_size": batch_size}}
+    raw = C.deep_merge(raw, config)
+    if out is not None:
+        raw = C.deep_merge(raw, {"output": {"run_dir": str(out)}})
+    cfg = C.validate(raw, "gk.fit arguments")
+    return execute(cfg, model=model, data=data, verbose=verbose)
+
+
+def _dataset_names() -> list[str]:
+    from gradkit.data import DATASETS
+
+    return DATASETS.names()
+
+
+def execute(cfg: C.RunConfig, *, model: torch.nn.Module | None = None, data: Dataset | None = None,
+            run: RunDir | None = None, resume_state: dict | None = None, verbose: bool = True) -> Run:
+    """Build data, model and task, train, test, and write every artifact of the run directory."""
+    import gradkit.data
+    import gradkit.models
+    import gradkit.tasks
+
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    device = select_device(cfg.train.device)
+    seed_everything(cfg.seed, cfg.train.deterministic)
+    data = data or gradkit.data.build(cfg.data, cfg.task.name, cfg.seed)
+    custom = model is not None
+    model = model if custom else gradkit.models.build(cfg.model, data.spec)
+    model.to(device)
+    if cfg.train.channels_last:
+        model.to(memory_format=torch.channels_last)
+    task = gradkit.tasks.build(cfg.task, model, data.spec)
+    if run is None:
+        run = RunDir.create(cfg.name, cfg.seed, cfg.output.dir, cfg.output.run_dir)
+        run.write_text("config.yaml", C.dump(cfg))
+        run.write_json("env.json", environment(str(device)))
+    run.update_info(name=cfg.name, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    finished=None, spec=data.spec.to_dict(), custom_model=custom,
+                    n_params=sum(p.numel() for p in model.parameters()), device=str(device),
+                    monitor=cfg.train.monitor, data_source=data.source, error=None,
+                    samples={"train": len(data.train), "val": len(data.val), "test": len(data.test)})
+    if verbose:
+        print(f"gradkit: {cfg.name} on {data.name} ({len(data.train)} train examples), "
+              f"{device}, run directory {run.path}", flush=True)
+    try:
+        result = fit_loop(task, data, cfg, run, device, resume=resume_state, verbose=verbose)
+    except NonFiniteLoss as exc:
+        run.update_info(status="failed", error=str(exc))
+        kept = f"; last good checkpoint: {run.last}" if run.last.is_file() else ""
+        raise GradkitError(f"{exc}\n  Run directory: {run.path}{kept}") from None
+    except BaseException as exc:
+        run.update_info(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                        error=f"{type(exc).__name__}: {exc}")
+        raise
+    best = checkpoint.load(run.best, device)
+    for name, module in task.models.items():
+        module.load_state_dict(best["models"][name])
+    metrics = _final_metrics(task, data, cfg, run, device)
+    run.write_json("metrics.json", metrics)
+    run.update_info(status="stopped_early" if result.stop_reason else "completed",
+                    finished=time.strftime("%Y-%m-%dT%H:%M:%S"), epochs_completed=result.epochs_completed,
+                    best_epoch=result.best_epoch, best_value=result.best_value,
+                    stop_reason=result.stop_reason, train_seconds=result.train_seconds)
+    out = Run(run.path, cfg, data.spec, model, task, metrics, device)
+    if cfg.output.report:
+        _report(run, verbose)
+    return out
+
+
+def _final_metrics(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device) -> dict[str, float]:
+    from gradkit.metrics.baselines import baselines
+
+    metrics: dict[str, float] = {}
+    for split_name, split in (("val", data.val), ("test", data.test)):
+        if not len(split):
+            continue
+        batches = Batches(split, data.spec, cfg.train.eval_batch_size, device)
+        scalars, details = evaluate_batches(task, batches, device, cfg.train.precision)
+        metrics.update({f"{split_name}/{k}": v for k, v in scalars.items()})
+        if split_name == "test" and details:
+            run.write_json("artifacts/test_details.json", details)
+    metrics.update(baselines(data, cfg.seed))
+    _write_samples(task, data, cfg, run, device)
+    return metrics
+
+
+@torch.inference_mode()
+def _write_samples(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device) -> None:
+    """Test examples for the report: about half of them misclassified, when there are any."""
+    from gradkit.data import normalize
+
+    for module in task.models.values():
+        module.eval()
+    x, y = data.test.x, data.test.y
+    out = torch.cat([task.predict(normalize(c.to(device), data.spec)).float().cpu()
+                     for c in x.split(cfg.train.eval_batch_size)])
+    path = run.path / "artifacts" / "samples.npz"
+    path.parent.mkdir(exist_ok=True)
+    if data.spec.task != "classification":
+        np.savez_compressed(path, y=y.numpy(), pred=out.numpy())
+        return
+    pred = out.argmax(1)
+    wrong = torch.nonzero(pred != y).flatten()
+    right = torch.nonzero(pred == y).flatten()
+    n = cfg.output.samples
+    half = min(len(wrong), n // 2)
+    idx = torch.cat([wrong[:half], right[: n - half]]).sort().values
+    np.savez_compressed(path, x=x[idx].numpy(), y=y[idx].numpy(), pred=pred[idx].numpy(),
+                        prob=out[idx].numpy())
+
+
+def _report(run: RunDir, verbose: bool) -> None:
+    from gradkit.report import build_report
+
+    try:
+        path = build_report(run.path)
+    except Exception as exc:  # a report problem must not lose a finished run
+        print(f"gradkit: the report could not be built ({type(exc).__name__}: {exc}); "
+              f"`gradkit report {run.path}` retries", flush=True)
+        return
+    if verbose:
+        print(f"gradkit: report {path}", flush=True)
+
+
+def load(run_dir: str | Path, checkpoint_name: str = "best", model: torch.nn.Module | None = None,
+         device: str = "cpu") -> Run:
+    """Reload a finished run (its best checkpoint by default) for prediction or evaluation.
+
+    Runs of your own module (`gk.fit`) need that module passed as `model=`.
+    """
+    import gradkit.models
+    import gradkit.tasks
+
+    run = RunDir.existing(run_dir)
+    cfg = C.load_file(run.config_path)
+    state = checkpoint.load(run.path / "checkpoints" / f"{checkpoint_name}.pt", device)
+    spec = DataSpec.from_dict(state["spec"])
+    info = run.read_json("run.json", {})
+    if model is None:
+        if info.get("custom_model"):
+            raise GradkitError(f"{run.path} trained your own module; pass it: gk.load(dir, model=MyNet())")
+        model = gradkit.models.build(cfg.model, spec)
+    model.load_state_dict(state["models"]["model"])
+    model.to(device).eval()
+    task = gradkit.tasks.build(cfg.task, model, spec)
+    return Run(run.path, cfg, spec, model, task, run.read_json("metrics.json", {}), torch.device(device))
+
+
+def evaluate(run_dir: str | Path, split: str = "test", checkpoint_name: str = "best",
+             data_dir: str | None = None) -> dict[str, float]:
+    """Recompute a saved run's metrics on `split` (test or val) with its own data config."""
+    import gradkit.data
+
+    if split not in ("test", "val"):
+        raise ConfigError(f"split must be test or val, got '{split}'")
+    run = load(run_dir, checkpoint_name)
+    cfg = run.config
+    data_cfg = cfg.data.model_copy(update={"dir": data_dir}) if data_dir else cfg.data
+    data = gradkit.data.build(data_cfg, cfg.task.name, cfg.seed)
+    batches = Batches(getattr(data, split), data.spec, cfg.train.eval_batch_size, run.device)
+    scalars, _ = evaluate_batches(run.task, batches, run.device, cfg.train.precision)
+    return {f"{split}/{k}": v for k, v in scalars.items()}

@@ -1,0 +1,218 @@
+"""The `gradkit` command. Each subcommand parses its arguments and calls the Python API; heavy
+imports (torch) happen inside the commands so `gradkit --help` answers at once.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    name="gradkit",
+    help="The classic deep-learning systems as named, fast, one-command recipes.\n\n"
+         "Start with `gradkit recipes`, then `gradkit train digits-cnn`.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+runs_app = typer.Typer(help="List runs and compare them.", invoke_without_command=True)
+app.add_typer(runs_app, name="runs")
+console = Console()
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _guard(fn):
+    """Run a command, turning gradkit's own errors into a clean message (no traceback)."""
+    from gradkit.errors import GradkitError
+
+    try:
+        return fn()
+    except GradkitError as exc:
+        _fail(exc)
+
+
+@app.command()
+def recipes(markdown: Annotated[bool, typer.Option("--markdown", help="Print docs/recipes.md.")] = False) -> None:
+    """List the named recipes: name, task, data set, what each reproduces."""
+    from gradkit.recipes_doc import recipe_rows, recipes_markdown
+
+    if markdown:
+        print(recipes_markdown())
+        return
+    table = Table(title="gradkit recipes  (run one: gradkit train NAME \\[key=value ...])")
+    for col in ("name", "task", "data", "model"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("reproduces")
+    for row in recipe_rows():
+        table.add_row(row["name"], row["task"], row["data"], row["model"], row["reproduces"])
+    console.print(table)
+
+
+@app.command(context_settings={"allow_extra_args": False})
+def train(
+    recipe: Annotated[Optional[str], typer.Argument(help="Recipe name (see `gradkit recipes`).")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Argument(
+        help="KEY=VALUE overrides, e.g. optim.lr=3e-4 train.epochs=10 model.hidden=[256,128].",
+        show_default=False)] = None,
+    config: Annotated[Optional[Path], typer.Option("-c", "--config", help="Your own recipe YAML "
+                                                   "(may name a `base:` recipe).")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue RUN_DIR from its "
+                                                   "last checkpoint with its saved config.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Exact run directory to create.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Train a recipe: `gradkit train fashion-mlp optim.lr=3e-4 train.epochs=10`.
+
+    Values are parsed as YAML (numbers, true/false, [lists]). The run directory (config,
+    metrics, checkpoints, report.html) is printed at the end.
+    """
+    items = list(overrides or [])
+    if recipe and "=" in recipe:  # `gradkit train -c file.yaml lr=...`: no recipe name given
+        items.insert(0, recipe)
+        recipe = None
+    if resume is not None:
+        if recipe or items or config:
+            _fail(ValueError("--resume reloads the run's saved config exactly; drop the recipe "
+                             "and overrides (start a new run to change them)"))
+        run = _guard(lambda: _api().resume(resume, verbose=not quiet))
+    else:
+        if not recipe and not config:
+            _fail(ValueError("name a recipe (`gradkit recipes` lists them) or pass -c FILE.yaml"))
+        run = _guard(lambda: _api().train(recipe, config_file=config, overrides=items, out=out,
+                                          verbose=not quiet))
+    _print_metrics(run.metrics, "test")
+    console.print(f"run directory: [bold]{run.dir}[/]")
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    split: Annotated[str, typer.Option(help="test or val.")] = "test",
+    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    data_dir: Annotated[Optional[str], typer.Option(help="Where to find the data set.")] = None,
+) -> None:
+    """Metrics of a saved run on the test (or val) split, as a table."""
+    metrics = _guard(lambda: _api().evaluate(run_dir, split, checkpoint, data_dir))
+    _print_metrics(metrics, split)
+
+
+@app.command()
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    inputs: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG...) or a CSV of rows.")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many classes to show.")] = 3,
+    invert: Annotated[str, typer.Option(help="auto|yes|no: invert light-background images.")] = "auto",
+) -> None:
+    """Label and top-k probabilities for image files or CSV rows."""
+    _guard(lambda: _predict(run_dir, inputs, top_k, invert))
+
+
+def _predict(run_dir: Path, inputs: list[Path], top_k: int, invert: str) -> None:
+    import numpy as np
+
+    from gradkit.predict import load_image
+
+    run = _api().load(run_dir)
+    for path in inputs:
+        if path.suffix.lower() == ".csv":
+            rows = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float32)
+            batch, notes = rows, []
+        else:
+            image, notes = load_image(path, run.spec, invert)
+            batch = image[None]
+        if run.spec.task != "classification":
+            for value in run.predict(batch):
+                console.print(f"{path}: {value:.4g}")
+            continue
+        for i, top in enumerate(run.classify(batch, top_k)):
+            label = f"{path}" + (f" row {i + 1}" if len(batch) > 1 else "")
+            extra = f"  [dim]({'; '.join(notes)})[/]" if notes else ""
+            console.print(f"{label}: [bold]{top[0][0]}[/]{extra}")
+            for name, p in top:
+                console.print(f"    {p:6.1%}  {name}")
+
+
+@runs_app.callback()
+def runs(ctx: typer.Context,
+         root: Annotated[Path, typer.Option(help="Where runs live.")] = Path("runs")) -> None:
+    """Table of runs with their key metrics (newest first)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from gradkit.runs import list_runs
+
+    table = Table(title=f"runs under {root}")
+    for col in ("run", "status", "epochs", "test/accuracy", "test/f1_macro", "test/rmse", "seconds"):
+        table.add_column(col)
+    for row in list_runs(root):
+        table.add_row(*[row.get(c, "") for c in ("run", "status", "epochs", "test/accuracy",
+                                                 "test/f1_macro", "test/rmse", "seconds")])
+    console.print(table)
+
+
+@runs_app.command("compare")
+def runs_compare(run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run directories.")]) -> None:
+    """Side-by-side config differences and metrics of runs."""
+    from gradkit.runs import compare
+
+    diff, metrics = _guard(lambda: compare(run_dirs))
+    for title, rows in (("config differences", diff), ("metrics", metrics)):
+        table = Table(title=title)
+        table.add_column("key")
+        for d in run_dirs:
+            table.add_column(Path(d).name)
+        for key, values in rows:
+            table.add_row(key, *values)
+        console.print(table)
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """(Re)build RUN_DIR/report.html."""
+    from gradkit.report import build_report
+
+    try:
+        path = build_report(run_dir)
+    except FileNotFoundError as exc:
+        _fail(exc)
+    console.print(f"report: [bold]{path}[/]")
+
+
+@app.command()
+def doctor(data_dir: Annotated[Optional[str], typer.Option(help="Extra folder to search.")] = None) -> None:
+    """Versions, threads, device, and which data sets are found where."""
+    from gradkit.doctor import report_lines
+
+    for line in report_lines(data_dir):
+        console.print(line, highlight=False)
+
+
+def _api():
+    import gradkit.api
+
+    return gradkit.api
+
+
+def _print_metrics(metrics: dict, prefix: str) -> None:
+    table = Table(title=f"{prefix} metrics")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        if key.startswith(prefix + "/") or key.startswith("baseline/"):
+            if not key.endswith(("/seconds", "/train_rows")):
+                table.add_row(key, f"{value:.4f}")
+    console.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,291 @@
+"""The run configuration: one typed schema, YAML recipes, dotted overrides, clear errors.
+
+A run is described by `RunConfig`. Recipes are YAML files holding a partial config; a user's
+file may name a `base` recipe; `KEY=VALUE` overrides are applied last. Validation happens
+before any work and every problem is reported with its dotted key, what was expected and a
+"did you mean" suggestion.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gradkit.errors import ConfigError, did_you_mean
+
+
+class Section(BaseModel):
+    """Base for every config section: unknown keys are errors, numbers may fill strings."""
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, validate_assignment=True)
+
+
+class DataConfig(Section):
+    name: str = "digits"
+    path: str | None = None  # a CSV file for `csv`
+    dir: str | None = None  # where to look for (or download) a named data set first
+    target: str | None = None  # target column for `csv`
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)  # only for sets without a test split
+    limit: int | None = Field(None, ge=10)  # keep a stratified subset of N training examples
+    augment: list[Literal["flip", "crop"]] = []
+    download: bool = True
+
+
+class TaskConfig(Section):
+    name: str = "classification"
+    loss: Literal["auto", "cross_entropy", "bce", "mse", "mae", "huber"] = "auto"
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class OptimConfig(Section):
+    name: Literal["sgd", "rmsprop", "adam", "adamw"] = "adam"
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)  # L2 penalty (decoupled for adamw)
+    momentum: float = Field(0.0, ge=0.0, lt=1.0)
+    nesterov: bool = False
+    betas: tuple[float, float] = (0.9, 0.999)
+    alpha: float = 0.99  # RMSprop smoothing constant
+    schedule: Literal["none", "step", "cosine", "onecycle"] = "none"
+    warmup_epochs: float = Field(0.0, ge=0.0)  # linear warm-up, in (fractional) epochs
+    step_size: int = Field(10, ge=1)  # epochs between decays for `step`
+    gamma: float = Field(0.1, gt=0.0)  # decay factor for `step`
+
+
+class TrainConfig(Section):
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(64, ge=1)
+    eval_batch_size: int = Field(1024, ge=1)
+    grad_clip: float | None = Field(None, gt=0.0)  # max global gradient norm
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    monitor: str = "val/loss"  # metric for best checkpoint and early stopping
+    patience: int | None = Field(None, ge=1)  # early stopping after N epochs without improvement
+    deterministic: bool = False
+    threads: int | None = Field(None, ge=1)
+    channels_last: bool = False
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
+            raise ValueError(f"expected auto, cpu, cuda, cuda:N or mps, got '{value}'")
+        return value
+
+
+class OutputConfig(Section):
+    dir: str = "runs"  # runs go to DIR/<name>/<timestamp>-<seed>/
+    run_dir: str | None = None  # an exact run directory (`--out`)
+    report: bool = True
+    samples: int = Field(48, ge=0)  # test examples kept for the report's prediction grid
+
+
+class RunConfig(Section):
+    name: str = "custom"
+    description: str = ""
+    reproduces: str = ""  # what the recipe reproduces, for `gradkit recipes`
+    reaches: str = ""  # the figure it reaches on the reference machine, for docs/recipes.md
+    seed: int = 0
+    data: DataConfig = DataConfig()
+    model: dict[str, Any] = {"name": "mlp"}
+    task: TaskConfig = TaskConfig()
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig()
+    output: OutputConfig = OutputConfig()
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task_shorthand(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model_shorthand(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+# ---------------------------------------------------------------- recipes
+
+
+def recipe_dir() -> Path:
+    return Path(__file__).parent / "recipes"
+
+
+def recipe_names() -> list[str]:
+    return sorted(p.stem for p in recipe_dir().glob("*.yaml"))
+
+
+def load_recipe(name: str) -> dict[str, Any]:
+    """The raw mapping of a packaged recipe, with `name` set."""
+    path = recipe_dir() / f"{name}.yaml"
+    if not path.is_file():
+        names = recipe_names()
+        raise ConfigError(
+            f"unknown recipe '{name}'{did_you_mean(name, names)}; "
+            f"`gradkit recipes` lists them: {', '.join(names)}"
+        )
+    raw = _read_yaml(path)
+    raw.setdefault("name", name)
+    return raw
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of config keys, got {type(raw).__name__}")
+    return raw
+
+
+# ---------------------------------------------------------------- merging and overrides
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def parse_value(text: str) -> Any:
+    """A YAML scalar or list; `1e-3` is a float (plain YAML 1.1 would keep it a string)."""
+    if _FLOAT.fullmatch(text.strip()) and not re.fullmatch(r"[-+]?\d+", text.strip()):
+        return float(text)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """['optim.lr=3e-4', 'model.hidden=[256,128]'] -> nested mapping."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override '{item}' must look like KEY=VALUE, e.g. train.epochs=5")
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override '{item}' conflicts with an earlier override")
+        node[parts[-1]] = parse_value(text)
+    return out
+
+
+def resolve(
+    recipe: str | None = None,
+    file: str | Path | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
+) -> RunConfig:
+    """Recipe, then the user's file, then overrides -> a validated `RunConfig`.
+
+    >>> cfg = resolve("fashion-mlp", overrides=["optim.lr=3e-4", "train.epochs=10"])
+    >>> cfg.optim.lr
+    0.0003
+    """
+    raw: dict[str, Any] = {}
+    source = []
+    if recipe:
+        raw = load_recipe(recipe)
+        source.append(f"recipe '{recipe}'")
+    if file:
+        user = _read_yaml(Path(file))
+        base = user.pop("base", None)
+        if base and not recipe:
+            raw = load_recipe(str(base))
+        user.setdefault("name", Path(file).stem if not raw.get("name") else raw["name"])
+        raw = deep_merge(raw, user)
+        source.append(str(file))
+    if overrides:
+        extra = parse_overrides(overrides) if isinstance(overrides, list) else overrides
+        raw = deep_merge(raw, extra)
+        source.append("overrides")
+    return validate(raw, " + ".join(source) or "defaults")
+
+
+def validate(raw: dict[str, Any], source: str = "config") -> RunConfig:
+    """Validate a raw mapping (schema, then registered names and the model's own schema)."""
+    try:
+        cfg = RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format(exc, RunConfig, source)) from None
+    _check_names(cfg, source)
+    return cfg
+
+
+def _check_names(cfg: RunConfig, source: str) -> None:
+    # Imported here: these registries pull in torch, which `gradkit --help` must not.
+    from gradkit.data import DATASETS
+    from gradkit.models import MODELS
+    from gradkit.tasks import TASKS
+
+    DATASETS.get(cfg.data.name, key="data.name")
+    TASKS.get(cfg.task.name, key="task.name")
+    model = dict(cfg.model)
+    name = model.pop("name", None)
+    if not isinstance(name, str):
+        raise ConfigError(f"invalid config ({source}): model.name is required, e.g. model.name=mlp")
+    entry = MODELS.get(name, key="model.name")
+    try:
+        typed = entry.config.model_validate(model)
+    except ValidationError as exc:
+        raise ConfigError(_format(exc, entry.config, source, prefix="model")) from None
+    cfg.model = {"name": name, **typed.model_dump(mode="json")}
+
+
+def _fields_at(schema: type[BaseModel], loc: tuple) -> list[str]:
+    for part in loc:
+        field = schema.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        schema = ann
+    return list(schema.model_fields)
+
+
+def _format(exc: ValidationError, schema: type[BaseModel], source: str, prefix: str = "") -> str:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
+        key = ".".join(str(p) for p in ((prefix,) if prefix else ()) + loc)
+        if err["type"] == "extra_forbidden":
+            fields = [f"{prefix + '.' if prefix else ''}{f}" for f in _fields_at(schema, loc[:-1])]
+            hint = did_you_mean(key, fields) or (f"; valid keys: {', '.join(fields)}" if fields else "")
+            lines.append(f"unknown key '{key}'{hint}")
+        elif err["type"] == "literal_error":
+            allowed = re.findall(r"'([^']*)'", err["ctx"]["expected"])
+            lines.append(
+                f"{key}: '{err['input']}' is not one of {', '.join(allowed)}"
+                f"{did_you_mean(err['input'], allowed)}"
+            )
+        else:
+            got = err.get("input")
+            lines.append(f"{key}: {err['msg']} (got {got!r}, a {type(got).__name__})")
+    return f"invalid config ({source}):\n  - " + "\n  - ".join(lines)
+
+
+def dump(cfg: RunConfig) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+
+
+def load_file(path: str | Path) -> RunConfig:
+    """Reload a resolved config exactly (e.g. a run directory's config.yaml)."""
+    return validate(_read_yaml(Path(path)), str(path))

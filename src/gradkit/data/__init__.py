@@ -1,0 +1,92 @@
+"""Data sets by name: `gradkit.data.load("fashion-mnist")` -> a `Dataset` of tensors.
+
+Named sets are registered in `DATASETS`; each entry builds a `Dataset` from a `DataConfig`,
+the task name and the seed. Adding a data set is one function and one `register` line.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gradkit.data.base import Batches, DataSpec, Dataset, Split, normalize
+from gradkit.registry import Registry
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    build: Callable[..., Dataset]  # (DataConfig, task: str, seed: int) -> Dataset
+    task: str  # the task it is for ("any" for csv)
+    description: str
+
+
+DATASETS: Registry[DatasetEntry] = Registry("data set")
+
+
+def _images(name: str) -> Callable[..., Dataset]:
+    def build(cfg: Any, task: str, seed: int) -> Dataset:
+        from gradkit.data import images
+
+        if name == "cifar10":
+            return images.load_cifar10(cfg.dir, cfg.download, cfg.val_fraction, seed, cfg.limit)
+        return images.load_mnist_family(name, cfg.dir, cfg.download, cfg.val_fraction, seed, cfg.limit)
+
+    return build
+
+
+def _sklearn(name: str) -> Callable[..., Dataset]:
+    def build(cfg: Any, task: str, seed: int) -> Dataset:
+        from gradkit.data import tabular
+
+        if name == "digits":
+            return tabular.load_digits(cfg.val_fraction, cfg.test_fraction, seed, cfg.limit)
+        return tabular.load_sklearn(name, cfg.val_fraction, cfg.test_fraction, seed, cfg.limit)
+
+    return build
+
+
+def _csv(cfg: Any, task: str, seed: int) -> Dataset:
+    from gradkit.data import tabular
+
+    return tabular.load_csv(cfg.path, cfg.target, task, cfg.val_fraction, cfg.test_fraction,
+                            seed, cfg.limit)
+
+
+DATASETS.register("digits", DatasetEntry(_sklearn("digits"), "classification",
+                                         "scikit-learn's 1,797 8x8 handwritten digits (bundled)"))
+DATASETS.register("iris", DatasetEntry(_sklearn("iris"), "classification", "150 irises, 4 features"))
+DATASETS.register("wine", DatasetEntry(_sklearn("wine"), "classification", "178 wines, 13 features"))
+DATASETS.register("breast-cancer", DatasetEntry(_sklearn("breast-cancer"), "classification",
+                                                "569 tumours, 30 features, 2 classes"))
+DATASETS.register("diabetes", DatasetEntry(_sklearn("diabetes"), "regression",
+                                           "442 patients, 10 features, disease progression"))
+DATASETS.register("mnist", DatasetEntry(_images("mnist"), "classification",
+                                        "70,000 28x28 handwritten digits"))
+DATASETS.register("fashion-mnist", DatasetEntry(_images("fashion-mnist"), "classification",
+                                                "70,000 28x28 Zalando clothing images"))
+DATASETS.register("cifar10", DatasetEntry(_images("cifar10"), "classification",
+                                          "60,000 32x32 colour images, 10 classes"))
+DATASETS.register("csv", DatasetEntry(_csv, "any", "your CSV file: data.path=FILE data.target=COLUMN"))
+
+
+def build(cfg: Any, task: str, seed: int) -> Dataset:
+    """Build the data set a `DataConfig` names."""
+    entry = DATASETS.get(cfg.name, key="data.name")
+    if entry.task not in ("any", task):
+        from gradkit.errors import ConfigError
+
+        raise ConfigError(f"data set '{cfg.name}' is for {entry.task}, but task.name={task}; "
+                          f"set task.name={entry.task}")
+    return entry.build(cfg, task, seed)
+
+
+def load(name: str, seed: int = 0, task: str | None = None, **options: Any) -> Dataset:
+    """Load a named data set with default splits, e.g. `gk.data.load("fashion-mnist")`."""
+    from gradkit.config import DataConfig
+
+    entry = DATASETS.get(name, key="data.name")
+    cfg = DataConfig(name=name, **options)
+    return build(cfg, task or (entry.task if entry.task != "any" else "classification"), seed)
+
+
+__all__ = ["DATASETS", "Batches", "DataSpec", "Dataset", "Split", "build", "load", "normalize"]

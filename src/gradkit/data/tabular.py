@@ -1,0 +1,131 @@
+"""Tabular data: scikit-learn's bundled sets, the digits images, and the user's CSV files."""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gradkit.data.base import DataSpec, Dataset, Split, make_dataset, stratified_split
+from gradkit.errors import DataError, did_you_mean
+
+SKLEARN_SETS = {
+    # name: (loader, task)
+    "iris": ("load_iris", "classification"),
+    "wine": ("load_wine", "classification"),
+    "breast-cancer": ("load_breast_cancer", "classification"),
+    "diabetes": ("load_diabetes", "regression"),
+}
+
+
+def _split_test(x: torch.Tensor, y: torch.Tensor, fraction: float, seed: int,
+                classify: bool) -> tuple[Split, Split]:
+    labels = y.numpy() if classify else np.zeros(len(y), dtype=np.int64)
+    keep, held = stratified_split(labels, fraction, seed, stratify=classify)
+    return Split(x[keep], y[keep]), Split(x[held], y[held])
+
+
+def load_digits(val_fraction: float, test_fraction: float, seed: int, limit: int | None) -> Dataset:
+    """scikit-learn's 1,797 8x8 digit images (values 0..16), as 1-channel images."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    x = torch.from_numpy(bunch.images.astype(np.uint8)).unsqueeze(1)
+    y = torch.from_numpy(bunch.target.astype(np.int64))
+    train, test = _split_test(x, y, test_fraction, seed, classify=True)
+    spec = DataSpec("classification", "image", (1, 8, 8), 10, [str(i) for i in range(10)],
+                    pixel_max=16)
+    return make_dataset("digits", spec, train, test, val_fraction, seed, limit, "scikit-learn")
+
+
+def load_sklearn(name: str, val_fraction: float, test_fraction: float, seed: int,
+                 limit: int | None) -> Dataset:
+    import sklearn.datasets
+
+    loader, task = SKLEARN_SETS[name]
+    bunch = getattr(sklearn.datasets, loader)()
+    x = torch.from_numpy(np.asarray(bunch.data, dtype=np.float32))
+    classify = task == "classification"
+    y = torch.from_numpy(np.asarray(bunch.target, dtype=np.int64 if classify else np.float32))
+    train, test = _split_test(x, y, test_fraction, seed, classify)
+    spec = DataSpec(task, "tabular", (x.shape[1],), len(bunch.target_names) if classify else None,
+                    [str(c) for c in bunch.target_names] if classify else None,
+                    [str(f) for f in bunch.feature_names])
+    return make_dataset(name, spec, train, test, val_fraction, seed, limit, "scikit-learn")
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    if not path.is_file():
+        raise DataError(f"data.path: CSV file not found: {path}")
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text ({exc}); re-save it as UTF-8") from None
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if len(rows) < 2:
+        raise DataError(f"{path} needs a header row and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    for i, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise DataError(f"{path} line {i}: {len(row)} fields, the header has {len(header)}")
+    return header, rows[1:]
+
+
+def _numeric_column(name: str, values: list[str], path: Path) -> np.ndarray:
+    out = np.empty(len(values), dtype=np.float32)
+    missing = []
+    for i, text in enumerate(values):
+        text = text.strip()
+        try:
+            out[i] = float(text) if text else math.nan
+        except ValueError:
+            raise DataError(f"{path}: column '{name}' is not numeric ('{text}' on line {i + 2}); "
+                            "encode it as numbers (e.g. one-hot) or drop the column") from None
+        if math.isnan(out[i]):
+            missing.append(i + 2)
+    if missing:
+        lines = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
+        raise DataError(f"{path}: column '{name}' has {len(missing)} missing/NaN values (lines "
+                        f"{lines}); fill or drop those rows")
+    return out
+
+
+def load_csv(path: str | None, target: str | None, task: str, val_fraction: float,
+             test_fraction: float, seed: int, limit: int | None) -> Dataset:
+    """A CSV file with a header; `target` names the label column, every other one is a feature."""
+    if not path:
+        raise DataError("data.name=csv needs data.path=FILE.csv and data.target=COLUMN")
+    file = Path(path).expanduser()
+    header, rows = _read_csv(file)
+    if not target or target not in header:
+        what = f"target column '{target}' is not in {file}" if target else "data.target is not set"
+        raise DataError(f"{what}{did_you_mean(target or '', header)}; columns: {', '.join(header)}")
+    t = header.index(target)
+    features = [h for i, h in enumerate(header) if i != t]
+    columns = list(zip(*rows))
+    x = np.stack([_numeric_column(h, list(columns[i]), file)
+                  for i, h in enumerate(header) if i != t], axis=1)
+    raw_y = [v.strip() for v in columns[t]]
+    if any(not v for v in raw_y):
+        raise DataError(f"{file}: target column '{target}' has empty values; drop those rows")
+    classify = task == "classification"
+    if classify:
+        names = sorted(set(raw_y), key=lambda v: (_as_float(v) is None, _as_float(v) or 0.0, v))
+        index = {v: i for i, v in enumerate(names)}
+        y = torch.tensor([index[v] for v in raw_y], dtype=torch.int64)
+    else:
+        names = None
+        y = torch.from_numpy(_numeric_column(target, list(columns[t]), file))
+    train, test = _split_test(torch.from_numpy(x), y, test_fraction, seed, classify)
+    spec = DataSpec(task, "tabular", (x.shape[1],), len(names) if classify else None, names, features)
+    return make_dataset(file.stem, spec, train, test, val_fraction, seed, limit, str(file))
+
+
+def _as_float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None

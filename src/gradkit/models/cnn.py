@@ -1,0 +1,101 @@
+"""Convolutional networks: blocks of conv -> (batch norm) -> activation, pooling, a dense head."""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from gradkit.config import Section
+from gradkit.models import register
+from gradkit.models.layers import Activation, activation
+
+
+class CNNConfig(Section):
+    channels: list[int] = [32, 64]  # output channels of each conv block
+    convs_per_block: int = Field(1, ge=1)
+    kernel_size: int = Field(3, ge=1)
+    padding: Literal["same", "valid"] = "same"
+    pool: Literal["max", "avg", "none"] = "max"  # 2x2 pooling after each block
+    pool_last: bool = True  # pool after the last block too
+    global_pool: bool = False  # average over space before the head instead of flattening
+    batch_norm: bool = True
+    activation: Activation = "relu"
+    hidden: list[int] = [128]  # dense layers of the head
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)  # before each dense layer of the head
+
+
+class CNNModelConfig(CNNConfig):
+    """The PyTorch article's CNNModel: conv32-pool-conv64-pool-fc128-fc10, no batch norm."""
+
+    batch_norm: bool = False
+
+
+class KerasCifarConfig(CNNConfig):
+    """The Keras CIFAR-10 article: Conv32-Pool-Conv64-Pool-Conv64-Dense64-Dense10 (valid padding)."""
+
+    channels: list[int] = [32, 64, 64]
+    padding: Literal["same", "valid"] = "valid"
+    pool_last: bool = False
+    batch_norm: bool = False
+    hidden: list[int] = [64]
+
+
+class CNN(nn.Module):
+    """Conv blocks then a dense head; the head's input size is found by a dry run.
+
+    >>> CNN((1, 28, 28), 10, CNNConfig())(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(self, input_shape: tuple[int, ...], out_features: int, cfg: CNNConfig) -> None:
+        super().__init__()
+        if len(input_shape) != 3:
+            from gradkit.errors import ConfigError
+
+            raise ConfigError(f"a CNN needs image data (C, H, W); this data has shape {input_shape}; "
+                              "use model.name=mlp")
+        layers: list[nn.Module] = []
+        width = input_shape[0]
+        pad = cfg.kernel_size // 2 if cfg.padding == "same" else 0
+        for i, out in enumerate(cfg.channels):
+            for _ in range(cfg.convs_per_block):
+                layers.append(nn.Conv2d(width, out, cfg.kernel_size, padding=pad, bias=not cfg.batch_norm))
+                if cfg.batch_norm:
+                    layers.append(nn.BatchNorm2d(out))
+                layers.append(activation(cfg.activation))
+                width = out
+            if cfg.pool != "none" and (cfg.pool_last or i < len(cfg.channels) - 1):
+                layers.append(nn.MaxPool2d(2) if cfg.pool == "max" else nn.AvgPool2d(2))
+        self.features = nn.Sequential(*layers)
+        with torch.no_grad():
+            shape = self.features(torch.zeros(1, *input_shape)).shape  # (1, C', H', W')
+        if min(shape[2:]) < 1:
+            from gradkit.errors import ConfigError
+
+            raise ConfigError(f"model: {len(cfg.channels)} blocks shrink a {input_shape[1:]} image to "
+                              "nothing; use fewer model.channels or model.padding=same")
+        head: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()] if cfg.global_pool else [nn.Flatten()]
+        width = shape[1] if cfg.global_pool else shape[1] * shape[2] * shape[3]
+        for hidden in cfg.hidden:
+            if cfg.dropout:
+                head.append(nn.Dropout(cfg.dropout))
+            head += [nn.Linear(width, hidden), activation(cfg.activation)]
+            width = hidden
+        if cfg.dropout:
+            head.append(nn.Dropout(cfg.dropout))
+        head.append(nn.Linear(width, out_features))
+        self.head = nn.Sequential(*head)
+
+    def forward(self, x):  # (B, C, H, W) -> (B, out_features)
+        return self.head(self.features(x))
+
+
+def _build(cfg: CNNConfig, spec) -> CNN:
+    return CNN(tuple(spec.input_shape), spec.output_dim, cfg)
+
+
+register("cnn", CNNConfig, "conv blocks (batch norm, pooling) and a dense head")(_build)
+register("cnn-model", CNNModelConfig, "PyTorch article's CNNModel: 2 convs, fc128")(_build)
+register("keras-cifar-cnn", KerasCifarConfig, "Keras CIFAR-10 stack Conv32-Pool-Conv64-Pool-Conv64-Dense64")(_build)

@@ -1,0 +1,67 @@
+"""Classification: cross-entropy (optionally label-smoothed) or one-vs-rest BCE on logits."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gradkit.metrics import classification_metrics
+from gradkit.tasks import TASKS, StepFn
+
+
+class ClassificationTask:
+    def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
+        self.models = {"model": model}
+        self.model = model
+        self.num_classes = spec.num_classes
+        self.loss_name = "cross_entropy" if cfg.loss == "auto" else cfg.loss
+        if self.loss_name not in ("cross_entropy", "bce"):
+            from gradkit.errors import ConfigError
+
+            raise ConfigError(f"task.loss={cfg.loss} does not fit classification; "
+                              "use cross_entropy or bce")
+        self.label_smoothing = cfg.label_smoothing
+        self._reset()
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()  # (B, K); the loss in fp32 even under autocast
+        if self.loss_name == "bce":
+            return F.binary_cross_entropy_with_logits(logits, F.one_hot(y, self.num_classes).float())
+        return F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+
+    def train_step(self, batch, step: StepFn) -> dict[str, torch.Tensor]:
+        x, y = batch
+        logits = self.model(x)
+        loss = self.loss(logits, y)
+        step(loss, "model")
+        return {"loss": loss.detach(), "accuracy": (logits.argmax(1) == y).float().mean()}
+
+    def _reset(self) -> None:
+        self._preds: list[torch.Tensor] = []
+        self._targets: list[torch.Tensor] = []
+        self._loss_sum = 0.0
+        self._count = 0
+
+    def eval_step(self, batch) -> None:
+        x, y = batch
+        logits = self.model(x)
+        self._loss_sum += float(self.loss(logits, y)) * len(y)
+        self._count += len(y)
+        self._preds.append(logits.argmax(1).cpu())
+        self._targets.append(y.cpu())
+
+    def eval_end(self) -> tuple[dict[str, float], dict[str, Any]]:
+        preds, targets = torch.cat(self._preds), torch.cat(self._targets)
+        scalars, details = classification_metrics(preds, targets, self.num_classes)
+        scalars = {"loss": self._loss_sum / max(self._count, 1), **scalars}
+        self._reset()
+        return scalars, details
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.model(x).float()
+        return torch.sigmoid(logits) if self.loss_name == "bce" else logits.softmax(-1)
+
+
+TASKS.register("classification", ClassificationTask)

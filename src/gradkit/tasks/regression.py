@@ -1,0 +1,60 @@
+"""Regression on standardised targets; metrics are reported in the target's own units."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gradkit.metrics import regression_metrics
+from gradkit.tasks import TASKS, StepFn
+
+LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}
+
+
+class RegressionTask:
+    def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
+        self.models = {"model": model}
+        self.model = model
+        name = "mse" if cfg.loss == "auto" else cfg.loss
+        if name not in LOSSES:
+            from gradkit.errors import ConfigError
+
+            raise ConfigError(f"task.loss={cfg.loss} does not fit regression; use mse, mae or huber")
+        self.loss_fn = LOSSES[name]
+        self.mean, self.std = spec.target_mean, spec.target_std
+        self._reset()
+
+    def _scaled(self, y: torch.Tensor) -> torch.Tensor:
+        return (y.float() - self.mean) / self.std
+
+    def train_step(self, batch, step: StepFn) -> dict[str, torch.Tensor]:
+        x, y = batch
+        out = self.model(x).float().squeeze(-1)  # (B,)
+        loss = self.loss_fn(out, self._scaled(y))
+        step(loss, "model")
+        return {"loss": loss.detach()}
+
+    def _reset(self) -> None:
+        self._preds: list[torch.Tensor] = []
+        self._targets: list[torch.Tensor] = []
+
+    def eval_step(self, batch) -> None:
+        x, y = batch
+        self._preds.append(self.model(x).float().squeeze(-1).cpu())
+        self._targets.append(y.float().cpu())
+
+    def eval_end(self) -> tuple[dict[str, float], dict[str, Any]]:
+        scaled = torch.cat(self._preds)
+        target = torch.cat(self._targets)
+        loss = float(self.loss_fn(scaled, self._scaled(target)))
+        pred = scaled * self.std + self.mean
+        self._reset()
+        return {"loss": loss, **regression_metrics(pred, target)}, {}
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).float().squeeze(-1) * self.std + self.mean
+
+
+TASKS.register("regression", RegressionTask)

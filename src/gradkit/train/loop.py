@@ -1,0 +1,255 @@
+"""The one training loop. Tasks own the step; the loop owns epochs, evaluation, checkpoints,
+early stopping, precision, progress and resume (cf. STYLE.md: "one supervised loop").
+"""
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from gradkit.data import Batches, Dataset
+from gradkit.data.augment import build_augment
+from gradkit.errors import ConfigError, GradkitError
+from gradkit.train import checkpoint
+from gradkit.train.optim import build_optimizer, build_scheduler
+from gradkit.train.progress import Progress
+
+
+class NonFiniteLoss(GradkitError):
+    """The loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
+
+
+@dataclass(frozen=True)
+class FitState:
+    """What callbacks see (read-only)."""
+
+    epoch: int
+    step: int
+    metrics: dict[str, float]
+    best_epoch: int | None
+    best_value: float | None
+
+
+class Callback(Protocol):
+    def on_epoch_end(self, state: FitState) -> bool | None:
+        """Return True to stop training after this epoch."""
+
+
+@dataclass
+class FitResult:
+    epochs_completed: int
+    best_epoch: int | None
+    best_value: float | None
+    stop_reason: str | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def better(value: float, best: float | None, monitor: str) -> bool:
+    if best is None:
+        return True
+    # Losses and errors fall; everything else (accuracy, F1, R²) rises.
+    lower = any(k in monitor for k in ("loss", "mse", "mae", "rmse", "error"))
+    return value < best if lower else value > best
+
+
+def evaluate(task, batches: Batches, device: torch.device, precision: str) -> tuple[dict, dict]:
+    """Run `eval_step` over every batch in eval mode; returns (scalars, details)."""
+    for model in task.models.values():
+        model.eval()
+    with torch.inference_mode(), autocast(device, precision):
+        for batch in batches:
+            task.eval_step(batch)
+    return task.eval_end()
+
+
+class Stepper:
+    """Backward + optimiser step for the task, with precision, clipping and schedules handled."""
+
+    def __init__(self, task, optimizers: dict, schedulers: dict, precision: str,
+                 device: torch.device, grad_clip: float | None) -> None:
+        self.task, self.optimizers, self.schedulers = task, optimizers, schedulers
+        self.grad_clip = grad_clip
+        self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+        self.step_count = 0
+        self.epoch = 0
+
+    def __call__(self, loss: torch.Tensor, name: str) -> None:
+        if not bool(torch.isfinite(loss)):
+            lr = self.optimizers[name].param_groups[0]["lr"]
+            raise NonFiniteLoss(
+                f"the loss became {float(loss)} at epoch {self.epoch}, step {self.step_count + 1} "
+                f"(lr {lr:.3g}). The learning rate is probably too high: try optim.lr={lr / 10:.3g}, "
+                "or train.grad_clip=1.0; also check the inputs for NaN.")
+        opt = self.optimizers[name]
+        self.scaler.scale(loss).backward()
+        if self.grad_clip:
+            self.scaler.unscale_(opt)
+            params = [p for g in opt.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+        self.scaler.step(opt)
+        self.scaler.update()
+        opt.zero_grad(set_to_none=True)
+        if self.schedulers.get(name) is not None:
+            self.schedulers[name].step()
+        self.step_count += 1
+
+
+def fit(task, data: Dataset, cfg, run=None, device: torch.device | None = None,
+        callbacks: Sequence[Callback] = (), resume: dict[str, Any] | None = None,
+        verbose: bool = True) -> FitResult:
+    """Train `task` on `data` as `cfg` (a `RunConfig`) says; checkpoint into `run` if given."""
+    device = device or torch.device("cpu")
+    tc = cfg.train
+    if tc.precision == "fp16" and device.type != "cuda":
+        raise ConfigError("train.precision=fp16 needs a CUDA device; use train.precision=bf16 on "
+                          f"{device.type}")
+    augment = build_augment(cfg.data.augment, data.spec.input_shape)
+    train = Batches(data.train, data.spec, tc.batch_size, device, True, cfg.seed, augment)
+    val = Batches(data.val if len(data.val) else data.test, data.spec, tc.eval_batch_size, device)
+    build = getattr(task, "configure_optimizers", None)
+    optimizers = build(cfg.optim) if build else {n: build_optimizer(m.parameters(), cfg.optim)
+                                                 for n, m in task.models.items()}
+    schedulers = {n: build_scheduler(o, cfg.optim, len(train), tc.epochs) for n, o in optimizers.items()}
+    stepper = Stepper(task, optimizers, schedulers, tc.precision, device, tc.grad_clip)
+    state = {"epoch": 0, "best_value": None, "best_epoch": None, "bad_epochs": 0, "history": [],
+             "elapsed": 0.0}
+    if resume is not None:
+        state = _restore(resume, task, optimizers, schedulers, stepper)
+        if run is not None:
+            run.write_metrics_history(state["history"])
+    progress = Progress(tc.epochs, len(train), verbose)
+    stop_reason = None
+    start = time.perf_counter() - state["elapsed"]
+    try:
+        for epoch in range(state["epoch"] + 1, tc.epochs + 1):
+            record = _train_epoch(task, train, stepper, epoch, device, tc, progress)
+            scalars, _ = evaluate(task, val, device, tc.precision)
+            record.update({f"val/{k}": v for k, v in scalars.items()})
+            record["time"] = time.perf_counter() - start
+            state["history"].append(record)
+            state["epoch"] = epoch
+            stop_reason = _after_epoch(state, record, tc, task, data, cfg, run, stepper,
+                                       optimizers, schedulers, callbacks, start)
+            progress.end_epoch(record)
+            if stop_reason:
+                break
+    finally:
+        progress.close()
+    return FitResult(state["epoch"], state["best_epoch"], state["best_value"], stop_reason,
+                     state["history"], time.perf_counter() - start)
+
+
+def _train_epoch(task, train: Batches, stepper: Stepper, epoch: int, device: torch.device,
+                 tc, progress: Progress) -> dict[str, Any]:
+    for model in task.models.values():
+        model.train()
+    train.set_epoch(epoch)
+    stepper.epoch = epoch
+    progress.start_epoch(epoch)
+    sums: dict[str, torch.Tensor] = {}
+    seen = 0
+    t0 = time.perf_counter()
+    for i, (x, y) in enumerate(train, start=1):
+        if tc.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device, tc.precision):
+            out = task.train_step((x, y), stepper)
+        n = len(y)
+        for k, v in out.items():
+            sums[k] = sums.get(k, 0.0) + v.float() * n
+        seen += n
+        if progress.live and (i % 25 == 0 or i == len(train)):
+            info = "  ".join(f"{k} {float(v) / seen:.4f}" for k, v in sums.items())
+            progress.update(i, f"{info}  {seen / (time.perf_counter() - t0):.0f} samples/s")
+    seconds = time.perf_counter() - t0
+    opt = next(iter(stepper.optimizers.values()))
+    record: dict[str, Any] = {"epoch": epoch, "step": stepper.step_count,
+                              "lr": opt.param_groups[0]["lr"]}
+    record.update({f"train/{k}": float(v) / max(seen, 1) for k, v in sums.items()})
+    record["epoch_seconds"] = seconds
+    record["samples_per_s"] = seen / max(seconds, 1e-9)
+    return record
+
+
+def _after_epoch(state, record, tc, task, data, cfg, run, stepper, optimizers, schedulers,
+                 callbacks, start) -> str | None:
+    """Best/last checkpoints, early stopping and callbacks; returns a stop reason or None."""
+    if tc.monitor not in record:
+        keys = [k for k in record if k.startswith(("val/", "train/"))]
+        from gradkit.errors import did_you_mean
+
+        raise ConfigError(f"train.monitor='{tc.monitor}' is not a metric of this task"
+                          f"{did_you_mean(tc.monitor, keys)}; choose one of: {', '.join(keys)}")
+    value = record[tc.monitor]
+    improved = better(value, state["best_value"], tc.monitor)
+    if improved:
+        state.update(best_value=value, best_epoch=record["epoch"], bad_epochs=0)
+    else:
+        state["bad_epochs"] += 1
+    state["elapsed"] = time.perf_counter() - start
+    if run is not None:
+        models = {n: m.state_dict() for n, m in task.models.items()}
+        common = {"epoch": record["epoch"], "models": models, "spec": data.spec.to_dict(),
+                  "config": cfg.to_dict(), "metrics": record}
+        if improved:
+            checkpoint.save(run.best, common)
+        checkpoint.save(run.last, {
+            **common, "step": stepper.step_count, "rng": rng_state(),
+            "optimizers": {n: o.state_dict() for n, o in optimizers.items()},
+            "schedulers": {n: s.state_dict() for n, s in schedulers.items() if s is not None},
+            "scaler": stepper.scaler.state_dict(),
+            **{k: state[k] for k in ("best_value", "best_epoch", "bad_epochs", "history", "elapsed")},
+        })
+        run.write_metrics_history(state["history"])
+    if tc.patience is not None and state["bad_epochs"] >= tc.patience:
+        return (f"early stopping: {tc.monitor} did not improve for {tc.patience} epochs "
+                f"(best {state['best_value']:.4g} at epoch {state['best_epoch']})")
+    view = FitState(record["epoch"], stepper.step_count, dict(record), state["best_epoch"],
+                    state["best_value"])
+    for cb in callbacks:
+        if cb.on_epoch_end(view):
+            return f"stopped by {type(cb).__name__} after epoch {record['epoch']}"
+    return None
+
+
+def _restore(ckpt, task, optimizers, schedulers, stepper) -> dict[str, Any]:
+    for name, model in task.models.items():
+        model.load_state_dict(ckpt["models"][name])
+    for name, opt in optimizers.items():
+        opt.load_state_dict(ckpt["optimizers"][name])
+    for name, sched in schedulers.items():
+        if sched is not None:
+            sched.load_state_dict(ckpt["schedulers"][name])
+    stepper.scaler.load_state_dict(ckpt["scaler"])
+    stepper.step_count = ckpt["step"]
+    set_rng_state(ckpt["rng"])
+    return {k: ckpt[k] for k in ("epoch", "best_value", "best_epoch", "bad_epochs", "history", "elapsed")}

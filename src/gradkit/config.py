@@ -267,7 +267,8 @@ def _format(exc: ValidationError, schema: type[BaseModel], source: str, prefix: 
         loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
         key = ".".join(str(p) for p in ((prefix,) if prefix else ()) + loc)
         if err["type"] == "extra_forbidden":
-            fields = [f"{prefix + '.' if prefix else ''}{f}" for f in _fields_at(schema, loc[:-1])]
+            parent = ".".join(str(p) for p in ((prefix,) if prefix else ()) + loc[:-1])
+            fields = [f"{parent}.{f}" if parent else f for f in _fields_at(schema, loc[:-1])]
             hint = did_you_mean(key, fields) or (f"; valid keys: {', '.join(fields)}" if fields else "")
             lines.append(f"unknown key '{key}'{hint}")
         elif err["type"] == "literal_error":

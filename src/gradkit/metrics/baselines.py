@@ -10,7 +10,7 @@ import numpy as np
 
 from gradkit.data import Dataset, normalize
 
-MAX_ROWS = 5000  # a logistic regression on more rows than this stops taking "seconds"
+MAX_ROWS = 3000  # a logistic regression on more rows than this stops taking "seconds"
 
 
 def _features(ds: Dataset, split) -> np.ndarray:

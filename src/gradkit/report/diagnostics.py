@@ -130,7 +130,7 @@ def _still_improving(run: RunData) -> list[Finding]:
         return []
     if val[-1] > val.min() or val[-2] - val[-1] <= STILL_FALLING_TOL * abs(val[-2]):
         return []
-    configured = run.setting("train", "epochs") or run.run.get("epochs_completed") or len(val)
+    configured = as_float(run.setting("train", "epochs")) or len(val)
     text = (f"Validation loss was still falling at the last epoch ({fmt_num(val[-2])} → "
             f"{fmt_num(val[-1])}): train longer, e.g. `train.epochs={2 * int(configured)}`.")
     return [Finding("still_improving", text)]
@@ -200,8 +200,8 @@ def _early_stop(run: RunData) -> list[Finding]:
 
 
 def _confusions(run: RunData) -> list[Finding]:
-    cm = np.asarray((run.details or {}).get("confusion_matrix", []), dtype=float)
-    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] < 2:
+    cm = run.confusion_matrix()
+    if cm is None or len(cm) < 2:
         return []
     names = run.class_names(cm.shape[0])
     off = cm.copy()

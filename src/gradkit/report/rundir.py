@@ -65,6 +65,24 @@ class RunData:
                 ys.append(float(value))
         return np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
 
+    def confusion_matrix(self) -> np.ndarray | None:
+        """The (K, K) test confusion matrix (rows = true class), or None if absent/malformed."""
+        cm = _float_array((self.details or {}).get("confusion_matrix"))
+        ok = cm is not None and cm.ndim == 2 and cm.shape[0] == cm.shape[1] > 0
+        return cm if ok else None
+
+    def per_class(self) -> dict[str, np.ndarray] | None:
+        """precision, recall, f1 and support as equal-length float arrays, or None."""
+        per = (self.details or {}).get("per_class")
+        keys = ("precision", "recall", "f1", "support")
+        if not isinstance(per, dict):
+            return None
+        arrays = {k: _float_array(per.get(k)) for k in keys}
+        if any(a is None or a.ndim != 1 for a in arrays.values()):
+            return None
+        k = min(len(a) for a in arrays.values())
+        return {key: a[:k] for key, a in arrays.items()} if k else None
+
     def metric(self, key: str) -> float | None:
         """A finite final figure from metrics.json, else None."""
         return as_float(self.metrics.get(key))
@@ -111,6 +129,13 @@ def load_run(run_dir: str | Path) -> RunData:
         samples=_read_npz(run_dir / "artifacts" / "samples.npz", notes),
         notes=notes,
     )
+
+
+def _float_array(value: Any) -> np.ndarray | None:
+    try:
+        return np.asarray(value, dtype=float) if value is not None else None
+    except (TypeError, ValueError):  # ragged lists or strings: treat as absent
+        return None
 
 
 def _section(config: dict[str, Any], name: str) -> dict[str, Any]:

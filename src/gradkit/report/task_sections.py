@@ -20,8 +20,8 @@ def classification(run: RunData) -> str:
 def _num_classes(run: RunData) -> int:
     """K from whichever record states it; the largest wins so no label falls off the end."""
     candidates = [run.spec.get("num_classes") or 0]
-    cm = (run.details or {}).get("confusion_matrix")
-    candidates.append(len(cm) if isinstance(cm, list) else 0)
+    cm = run.confusion_matrix()
+    candidates.append(0 if cm is None else len(cm))
     samples = run.samples or {}
     if samples.get("prob") is not None and samples["prob"].ndim == 2:
         candidates.append(samples["prob"].shape[1])
@@ -32,8 +32,8 @@ def _num_classes(run: RunData) -> int:
 
 
 def _confusion(run: RunData) -> str:
-    cm = np.asarray((run.details or {}).get("confusion_matrix", []), dtype=float)
-    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
+    cm = run.confusion_matrix()
+    if cm is None:
         return note("No confusion matrix: artifacts/test_details.json is missing or empty.")
     names = run.class_names(len(cm))
     heat_map = figure(plots.confusion_matrix(cm, names), "confusion matrix")
@@ -43,18 +43,17 @@ def _confusion(run: RunData) -> str:
 
 
 def _per_class(run: RunData) -> str:
-    per = (run.details or {}).get("per_class")
-    keys = ("precision", "recall", "f1", "support")
-    if not isinstance(per, dict) or not all(isinstance(per.get(k), list) for k in keys):
+    per = run.per_class()
+    if per is None:
         return note("No per-class figures were recorded.")
-    k = min(len(per[key]) for key in keys)
+    k, scores = len(per["f1"]), ("precision", "recall", "f1")
     names = run.class_names(k)
-    rows = [[names[i]] + [per[key][i] for key in keys] for i in range(k)]
-    f1 = np.asarray(per["f1"][:k], dtype=float)
-    worst = int(np.nanargmin(f1)) if k and np.isfinite(f1).any() else -1
+    support = np.nan_to_num(per["support"]).astype(int)
+    rows = [[names[i], *(float(per[s][i]) for s in scores), int(support[i])] for i in range(k)]
+    worst = int(np.nanargmin(per["f1"])) if np.isfinite(per["f1"]).any() else -1
     classes = ["low" if i == worst else "" for i in range(k)]  # the class to look at first
-    rows.append(["macro average"] + [float(np.nanmean(np.asarray(per[key][:k], float)))
-                                     for key in keys[:3]] + [int(np.nansum(per["support"][:k]))])
+    macro = [float(np.nanmean(per[s])) if np.isfinite(per[s]).any() else None for s in scores]
+    rows.append(["macro average", *macro, int(support.sum())])
     classes.append("total")
     return ("<h3>Per-class results (test)</h3>\n"
             + table(rows, ["class", "precision", "recall", "F1", "support"], classes))

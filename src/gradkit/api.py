@@ -21,7 +21,7 @@ from gradkit.data import Batches, DataSpec, Dataset
 from gradkit.errors import ConfigError, GradkitError
 from gradkit.predict import Run
 from gradkit.run import RunDir, environment
-from gradkit.train import NonFiniteLoss, checkpoint, evaluate as evaluate_batches, fit as fit_loop
+from gradkit.training import NonFiniteLoss, checkpoint, evaluate as evaluate_batches, fit as fit_loop
 
 
 def select_device(name: str) -> torch.device:

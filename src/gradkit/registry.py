@@ -11,6 +11,7 @@ from typing import Generic, TypeVar
 from gradkit.errors import ConfigError, did_you_mean
 
 T = TypeVar("T")
+_DECORATE = object()  # sentinel: `register(name)` without an entry returns a decorator
 
 
 class Registry(Generic[T]):
@@ -26,8 +27,8 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, T] = {}
 
-    def register(self, name: str, entry: T | None = None) -> Callable[[T], T] | T:
-        if entry is not None:
+    def register(self, name: str, entry: T = _DECORATE) -> Callable[[T], T] | T:  # type: ignore[assignment]
+        if entry is not _DECORATE:
             self._add(name, entry)
             return entry
 

@@ -98,7 +98,11 @@ def stratified_split(
     idx = np.arange(len(y))
     if fraction <= 0:
         return idx, idx[:0]
-    strat = y if stratify and np.bincount(y).min() >= 2 else None
+    n_held = int(np.ceil(fraction * len(y)))
+    classes = len(np.unique(y))
+    # sklearn can only stratify when every class has 2+ members and each side gets them all.
+    ok = stratify and np.bincount(y).min() >= 2 and classes <= min(n_held, len(y) - n_held)
+    strat = y if ok else None
     keep, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=strat)
     return np.sort(keep), np.sort(held)
 

@@ -1,4 +1,4 @@
-"""Tasks own what one step computes; the loop (`gradkit.train.fit`) owns everything else.
+"""Tasks own what one step computes; the loop (`gradkit.training.fit`) owns everything else.
 
 A task exposes `models` (name -> module), declares its optimisers, and implements
 `train_step(batch, step)` (calling `step(loss, "model")` to back-propagate and update),

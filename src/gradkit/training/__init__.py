@@ -1,4 +1,4 @@
 """Training: the one loop (`fit`), optimisers, schedules and checkpoints."""
-from gradkit.train.loop import Callback, FitResult, FitState, NonFiniteLoss, evaluate, fit
+from gradkit.training.loop import Callback, FitResult, FitState, NonFiniteLoss, evaluate, fit
 
 __all__ = ["Callback", "FitResult", "FitState", "NonFiniteLoss", "evaluate", "fit"]

@@ -16,9 +16,9 @@ import torch
 from gradkit.data import Batches, Dataset
 from gradkit.data.augment import build_augment
 from gradkit.errors import ConfigError, GradkitError
-from gradkit.train import checkpoint
-from gradkit.train.optim import build_optimizer, build_scheduler
-from gradkit.train.progress import Progress
+from gradkit.training import checkpoint
+from gradkit.training.optim import build_optimizer, build_scheduler
+from gradkit.training.progress import Progress
 
 
 class NonFiniteLoss(GradkitError):
@@ -106,7 +106,7 @@ class Stepper:
         if not bool(torch.isfinite(loss)):
             lr = self.optimizers[name].param_groups[0]["lr"]
             raise NonFiniteLoss(
-                f"the loss became {float(loss)} at epoch {self.epoch}, step {self.step_count + 1} "
+                f"the loss became {float(loss.detach())} at epoch {self.epoch}, step {self.step_count + 1} "
                 f"(lr {lr:.3g}). The learning rate is probably too high: try optim.lr={lr / 10:.3g}, "
                 "or train.grad_clip=1.0; also check the inputs for NaN.")
         opt = self.optimizers[name]

@@ -37,17 +37,51 @@ def machine() -> dict[str, Any]:
 
 
 def load_average() -> list[float]:
-    """1, 5 and 15-minute load averages; on a 2-core box ~2 means someone else holds the CPU."""
+    """1, 5 and 15-minute load averages (they lag: a run that just ended still shows)."""
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def busy_warning(threshold: float = 0.5) -> str | None:
-    """A warning when the 1-minute load says other work is running (timings would be unreliable)."""
-    one_minute = os.getloadavg()[0]
-    if one_minute <= threshold:
+def cpu_counters() -> tuple[float, float, float]:
+    """(machine busy CPU-seconds, machine total CPU-seconds, this process's CPU-seconds)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    mine = os.times()
+    return (sum(fields[:8]) - idle) / tick, sum(fields[:8]) / tick, mine.user + mine.system
+
+
+def others_share(before: tuple, after: tuple) -> float:
+    """Fraction of the whole machine's CPU other processes used between two `cpu_counters()`.
+
+    The load average cannot tell our own work from someone else's; this can, which is what
+    decides whether a timing is trustworthy.
+    """
+    busy, total, mine = (a - b for a, b in zip(after, before))
+    return max(0.0, busy - mine) / total if total > 0 else 0.0
+
+
+def idle_check(seconds: float = 3.0) -> float:
+    """Others' CPU share over a short quiet window before the benchmark starts."""
+    before = cpu_counters()
+    time.sleep(seconds)
+    return others_share(before, cpu_counters())
+
+
+def busy_warning(before: float, during: float, threshold: float = 0.05) -> str | None:
+    """A warning when other processes used more than `threshold` of the CPU before or during."""
+    if max(before, during) <= threshold:
         return None
-    return (f"1-minute load average is {one_minute:.2f} before the benchmark started: other "
-            "processes are probably using the CPU, so timings may be pessimistic")
+    return (f"other processes used {before:.0%} of the CPU just before and {during:.0%} during "
+            "the benchmark: timings are unreliable (pessimistic); rerun on an idle machine")
+
+
+def conditions(quiet_share: float, start: tuple) -> dict[str, Any]:
+    """How busy the machine was: others' CPU share before (`idle_check`) and since `start`."""
+    during = others_share(start, cpu_counters())
+    return {"others_cpu_share_before": round(quiet_share, 3),
+            "others_cpu_share_during": round(during, 3),
+            "load_average_after": load_average(),
+            "busy_warning": busy_warning(quiet_share, during)}
 
 
 def median(values: list[float]) -> float:
@@ -58,18 +92,29 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
+def write_text(path: Path, text: str) -> None:
     """Write via a temporary file in the same folder and `os.replace`, so readers never see half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
+            fh.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def publish(path: Path) -> None:
+    """Regenerate RESULTS.md when a result landed in results/ (not for /tmp smoke checks)."""
+    if path.resolve().parent == RESULTS_DIR:
+        import summarize
+
+        summarize.main([])
 
 
 def output_path(out: str | None, name: str, quick: bool) -> Path:

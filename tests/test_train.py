@@ -191,3 +191,45 @@ def test_optimisers_schedules_and_losses_all_learn(tmp_path, override):
     run = gk.train("digits-mlp", train={"epochs": 8, **override.pop("train", {})}, out=tmp_path / "run",
                    output={"report": False}, **override, **QUIET)
     assert run.metrics["test/accuracy"] > 0.85
+
+
+def test_epoch_metrics_are_weighted_by_batch_size():
+    """The last, smaller batch counts for its samples only (an oracle on a hand-made tally)."""
+    from gradkit.training.loop import _Tally
+
+    tally = _Tally()
+    tally.add({"loss": torch.tensor(1.0)}, 64)
+    tally.add({"loss": torch.tensor(4.0)}, 16)
+    assert tally.means()["loss"] == pytest.approx((64 * 1.0 + 16 * 4.0) / 80)
+    tally.add({"loss": torch.tensor(0.0)}, 20)  # totals carry over between reads
+    assert tally.means()["loss"] == pytest.approx(128 / 100)
+
+
+def test_auto_precision_follows_the_hardware(monkeypatch):
+    from gradkit.training import loop
+
+    cpu = torch.device("cpu")
+    assert loop.resolve_precision("fp32", cpu) == "fp32"
+    assert loop.resolve_precision("bf16", cpu) == "bf16"
+    monkeypatch.setattr(loop, "_cpu_has_native_bf16", lambda: True)
+    assert loop.resolve_precision("auto", cpu) == "bf16"
+    monkeypatch.setattr(loop, "_cpu_has_native_bf16", lambda: False)
+    assert loop.resolve_precision("auto", cpu) == "fp32"
+    assert loop.resolve_precision("auto", torch.device("mps")) == "fp32"
+
+
+def test_bf16_training_learns(tmp_path):
+    run = gk.train("digits-cnn", out=tmp_path / "run", train={"precision": "bf16", "epochs": 8},
+                   output={"report": False}, **QUIET)
+    assert run.metrics["test/accuracy"] >= 0.9
+    assert json.loads((run.dir / "run.json").read_text())["precision"] == "bf16"
+
+
+def test_optimisers_use_the_fused_kernel_on_cpu():
+    from gradkit.config import OptimConfig
+    from gradkit.training.optim import build_optimizer
+
+    params = list(torch.nn.Linear(3, 2).parameters())
+    for name in ("sgd", "adam", "adamw"):
+        assert build_optimizer(params, OptimConfig(name=name, lr=0.1)).defaults["fused"] is True
+    assert not build_optimizer(params, OptimConfig(name="rmsprop", lr=0.1)).defaults.get("fused")

@@ -22,6 +22,7 @@ from gradkit.errors import ConfigError, GradkitError
 from gradkit.predict import Run
 from gradkit.run import RunDir, environment
 from gradkit.training import NonFiniteLoss, checkpoint, evaluate as evaluate_batches, fit as fit_loop
+from gradkit.training.loop import resolve_precision
 
 
 def select_device(name: str) -> torch.device:
@@ -125,6 +126,7 @@ def execute(cfg: C.RunConfig, *, model: torch.nn.Module | None = None, data: Dat
     run.update_info(name=cfg.name, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"),
                     finished=None, spec=data.spec.to_dict(), custom_model=custom,
                     n_params=sum(p.numel() for p in model.parameters()), device=str(device),
+                    precision=resolve_precision(cfg.train.precision, device),
                     monitor=cfg.train.monitor, data_source=data.source, error=None,
                     samples={"train": len(data.train), "val": len(data.val), "test": len(data.test)})
     if verbose:

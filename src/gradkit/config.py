@@ -60,7 +60,7 @@ class TrainConfig(Section):
     batch_size: int = Field(64, ge=1)
     eval_batch_size: int = Field(1024, ge=1)
     grad_clip: float | None = Field(None, gt=0.0)  # max global gradient norm
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"  # auto: bf16 where native
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     monitor: str = "val/loss"  # metric for best checkpoint and early stopping
     patience: int | None = Field(None, ge=1)  # early stopping after N epochs without improvement

@@ -16,12 +16,25 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], cfg) -> torch.optim.Op
         if cfg.nesterov and cfg.momentum == 0:
             raise ConfigError("optim.nesterov=true needs optim.momentum > 0, e.g. optim.momentum=0.9")
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                               weight_decay=cfg.weight_decay)
+                               weight_decay=cfg.weight_decay, **_fused(params))
     if cfg.name == "rmsprop":
         return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, momentum=cfg.momentum,
                                    weight_decay=cfg.weight_decay)
     kind = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
-    return kind(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    return kind(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay,
+                **_fused(params))
+
+
+def _fused(params: list[torch.nn.Parameter]) -> dict[str, bool]:
+    """Ask for the fused kernel where torch has one (CPU and CUDA floating-point parameters).
+
+    On this project's 2-core CPU the fused Adam step takes the fashion-mlp epoch from 0.50 s
+    to 0.38 s (benchmarks/): the per-tensor Python loop of the default step dominates small
+    models. Same update rule, same results up to floating-point rounding.
+    """
+    ok = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda")
+                              for p in params)
+    return {"fused": True} if ok else {}
 
 
 def build_scheduler(opt: torch.optim.Optimizer, cfg, steps_per_epoch: int, epochs: int

@@ -27,6 +27,7 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/fashion_mlp.py
 	$(BIN)/python benchmarks/fashion_cnn.py
+	$(BIN)/python benchmarks/recipes.py
 
 docs: install
 	$(BIN)/gradkit recipes --markdown > docs/recipes.md

@@ -23,9 +23,10 @@ HOW_TO_RERUN = """\
 Run from the repo root, on an otherwise idle machine (check `uptime` / `top -bn1 | head -15`;
 each script also measures other processes' CPU share and flags a busy machine):
 
-    make bench                                   # both benchmarks, as shipped
+    make bench                                   # all benchmarks, as shipped
     .venv/bin/python benchmarks/fashion_mlp.py   # gradkit vs the plain PyTorch loop (--epochs N)
     .venv/bin/python benchmarks/fashion_cnn.py   # fashion-cnn in the 90 s budget (--set key=value)
+    .venv/bin/python benchmarks/recipes.py       # every recipe as shipped: the figure it reaches
     .venv/bin/python benchmarks/summarize.py     # rewrite this file from results/*.json
 
 Each script takes `--quick` for a smoke check that writes to /tmp instead of `results/`.
@@ -99,7 +100,19 @@ def fashion_cnn(r: dict[str, Any]) -> str:
             f"Whole `gk.train` call: {r['wall_seconds']:.1f} s.\n")
 
 
-SECTIONS = {"fashion_mlp": fashion_mlp, "fashion_cnn": fashion_cnn}
+def recipes(r: dict[str, Any]) -> str:
+    rows = []
+    for row in r["recipes"]:
+        if "skipped" in row:
+            rows.append([f"`{row['recipe']}`", "skipped", "", "", row["skipped"]])
+        else:
+            rows.append([f"`{row['recipe']}`", row["metric"], f"{row['value']:.4f}",
+                         f"{row['epochs']}", f"{row['train_seconds']:.1f} s"])
+    return (f"## recipes: every shipped recipe, as shipped\n\n{machine_line(r)}.\n\n"
+            f"{table(['recipe', 'metric', 'value', 'epochs', 'training time'], rows)}\n")
+
+
+SECTIONS = {"fashion_mlp": fashion_mlp, "fashion_cnn": fashion_cnn, "recipes": recipes}
 
 
 def generic(r: dict[str, Any]) -> str:

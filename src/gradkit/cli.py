@@ -47,11 +47,15 @@ def recipes(markdown: Annotated[bool, typer.Option("--markdown", help="Print doc
         print(recipes_markdown())
         return
     table = Table(title="gradkit recipes  (run one: gradkit train NAME \\[key=value ...])")
-    for col in ("name", "task", "data", "model"):
+    # On a narrow terminal task, data and model share a column so `reproduces` stays readable.
+    narrow = console.width < 110
+    for col in ("name",) + (("task / data / model",) if narrow else ("task", "data", "model")):
         table.add_column(col, no_wrap=True)
-    table.add_column("reproduces")
+    table.add_column("reproduces", min_width=28)
     for row in recipe_rows():
-        table.add_row(row["name"], row["task"], row["data"], row["model"], row["reproduces"])
+        middle = ([f"{row['task']}\n{row['data']}\n{row['model']}"] if narrow
+                  else [row["task"], row["data"], row["model"]])
+        table.add_row(row["name"], *middle, row["reproduces"])
     console.print(table)
 
 

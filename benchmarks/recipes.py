@@ -1,0 +1,96 @@
+"""Every shipped recipe, as shipped, once: the test figure it reaches here and how long it trains.
+
+This is where the `reaches:` line of each recipe (and so docs/recipes.md) gets its number.
+Recipes whose data is not on this machine (and cannot be downloaded) are listed as skipped,
+with the reason, rather than left out.
+
+    python benchmarks/recipes.py                      # all recipes, writes results/recipes.json
+    python benchmarks/recipes.py digits-cnn iris-mlp  # some of them
+    python benchmarks/recipes.py --quick              # 1 epoch each, written to /tmp
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import _bench
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Train each shipped recipe once with its own defaults and record its main "
+                    "test metric, training seconds and epochs; recipes whose data is missing "
+                    "offline are recorded as skipped with the reason.",
+        epilog="Run it from the repo root on an otherwise idle machine.")
+    parser.add_argument("recipes", nargs="*", help="recipe names (default: all)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke check: 1 epoch each, result written to /tmp unless --out is given")
+    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/recipes.json)")
+    return parser.parse_args(argv)
+
+
+def headline(metrics: dict[str, float]) -> tuple[str, float]:
+    """The figure a reader looks for: test accuracy for classifiers, R² for regression."""
+    for key in ("test/accuracy", "test/r2"):
+        if key in metrics:
+            return key, metrics[key]
+    raise KeyError(f"no headline metric among {sorted(metrics)}")
+
+
+def run_recipe(name: str, quick: bool, workdir: Path) -> dict[str, Any]:
+    import gradkit as gk
+    from gradkit.errors import DataError
+
+    overrides = {"train": {"epochs": 1}} if quick else {}
+    start = time.perf_counter()
+    try:
+        run = gk.train(name, out=workdir / name, verbose=False, output={"report": False}, **overrides)
+    except DataError as exc:
+        return {"recipe": name, "skipped": str(exc).splitlines()[0]}
+    info = json.loads((run.dir / "run.json").read_text())
+    key, value = headline(run.metrics)
+    return {"recipe": name, "metric": key, "value": value, "train_seconds": info["train_seconds"],
+            "wall_seconds": time.perf_counter() - start, "epochs": info["epochs_completed"],
+            "precision": info.get("precision"), "metrics": run.metrics}
+
+
+def print_summary(result: dict[str, Any], path: Path) -> None:
+    for r in result["recipes"]:
+        if "skipped" in r:
+            print(f"  {r['recipe']:<20} skipped: {r['skipped']}")
+        else:
+            print(f"  {r['recipe']:<20} {r['metric']} {r['value']:.4f}  "
+                  f"{r['epochs']} epochs in {r['train_seconds']:.1f} s")
+    warning = result["conditions"]["busy_warning"]
+    print(f"  machine {'BUSY: ' + warning if warning else 'otherwise idle'}")
+    print(f"  wrote {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gradkit.config import recipe_names
+
+    args = parse_args(argv)
+    names = args.recipes or recipe_names()
+    out = _bench.output_path(args.out, "recipes", args.quick)
+    quiet, start = _bench.idle_check(), _bench.cpu_counters()
+    with tempfile.TemporaryDirectory(prefix="gradkit-bench-") as tmp:
+        rows = []
+        for name in names:
+            rows.append(run_recipe(name, args.quick, Path(tmp)))
+            print(f"  done {name}", flush=True)
+    result = {"benchmark": "recipes", "date": _bench.now(), "quick": args.quick,
+              "machine": _bench.machine(), "conditions": _bench.conditions(quiet, start),
+              "recipes": rows, "targets": {}}
+    _bench.write_json(out, result)
+    print_summary(result, out)
+    _bench.publish(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

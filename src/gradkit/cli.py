@@ -92,7 +92,10 @@ def train(
         run = _guard(lambda: _api().train(recipe, config_file=config, overrides=items, out=out,
                                           verbose=not quiet))
     _print_metrics(run.metrics, "test")
-    console.print(f"run directory: [bold]{run.dir}[/]")
+    console.print(f"run directory: [bold]{run.dir}[/]", soft_wrap=True)
+    report = Path(run.dir) / "report.html"
+    if report.is_file():
+        console.print(f"report:        [bold]{report}[/]", soft_wrap=True)
 
 
 @app.command()

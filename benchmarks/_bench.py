@@ -117,6 +117,16 @@ def publish(path: Path) -> None:
         summarize.main([])
 
 
+def finish(result: dict[str, Any], path: Path, print_summary: Any) -> None:
+    """Write the result, print the script's summary and the machine state, refresh RESULTS.md."""
+    write_json(path, result)
+    print_summary(result)
+    warning = result["conditions"]["busy_warning"]
+    print(f"  machine {'BUSY: ' + warning if warning else 'otherwise idle'}")
+    print(f"  wrote {path}")
+    publish(path)
+
+
 def output_path(out: str | None, name: str, quick: bool) -> Path:
     """Where to write: `--out`, else results/NAME.json; quick smoke runs go to /tmp instead,
     so that checking a script never overwrites the figures RESULTS.md is built from."""

@@ -94,7 +94,7 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def print_summary(result: dict[str, Any], path: Path) -> None:
+def print_summary(result: dict[str, Any]) -> None:
     t = result["targets"]
     epochs = ", ".join(f"{s:.1f}s/{a:.4f}" for s, a in
                        zip(result["epoch_seconds"], result["val_accuracy"]))
@@ -104,9 +104,6 @@ def print_summary(result: dict[str, Any], path: Path) -> None:
           f"{verdict(t['budget']['pass'])}")
     print(f"  test accuracy {result['test_accuracy']:.4f} ({t['accuracy']['target']}): "
           f"{verdict(t['accuracy']['pass'])}")
-    warning = result["conditions"]["busy_warning"]
-    print(f"  machine {'BUSY: ' + warning if warning else 'otherwise idle'}")
-    print(f"  wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,9 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gradkit-bench-") as tmp:
         measured = run_recipe(overrides, Path(tmp))
     result = summarize(measured, args, overrides, _bench.conditions(quiet, start))
-    _bench.write_json(out, result)
-    print_summary(result, out)
-    _bench.publish(out)
+    _bench.finish(result, out, print_summary)
     return 0
 
 

@@ -236,7 +236,7 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def print_summary(result: dict[str, Any], path: Path) -> None:
+def print_summary(result: dict[str, Any]) -> None:
     g, p, t = result["gradkit"], result["plain"], result["targets"]
     print(f"fashion-mlp, {result['epochs']} epoch(s) x {len(result['seeds'])} seed(s), "
           f"{result['machine']['torch_threads']} threads")
@@ -249,9 +249,6 @@ def print_summary(result: dict[str, Any], path: Path) -> None:
           f"{result['gradkit_overhead']:+.0%}")
     print(f"  mean test accuracy gradkit {g['test_accuracy']:.4f}   plain {p['test_accuracy']:.4f}"
           f"   equal or better: {verdict(t['accuracy']['pass'])}")
-    warning = result["conditions"]["busy_warning"]
-    print(f"  machine {'BUSY: ' + warning if warning else 'otherwise idle'}")
-    print(f"  wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,9 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             plain.append(run_plain(root, args.epochs, seed))
             bare.append(run_bare(args.epochs, seed))
     result = summarize(gradkit, plain, bare, args, _bench.conditions(quiet, start))
-    _bench.write_json(out, result)
-    print_summary(result, out)
-    _bench.publish(out)
+    _bench.finish(result, out, print_summary)
     return 0
 
 

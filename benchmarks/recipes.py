@@ -59,16 +59,13 @@ def run_recipe(name: str, quick: bool, workdir: Path) -> dict[str, Any]:
             "precision": info.get("precision"), "metrics": run.metrics}
 
 
-def print_summary(result: dict[str, Any], path: Path) -> None:
+def print_summary(result: dict[str, Any]) -> None:
     for r in result["recipes"]:
         if "skipped" in r:
             print(f"  {r['recipe']:<20} skipped: {r['skipped']}")
         else:
             print(f"  {r['recipe']:<20} {r['metric']} {r['value']:.4f}  "
                   f"{r['epochs']} epochs in {r['train_seconds']:.1f} s")
-    warning = result["conditions"]["busy_warning"]
-    print(f"  machine {'BUSY: ' + warning if warning else 'otherwise idle'}")
-    print(f"  wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"benchmark": "recipes", "date": _bench.now(), "quick": args.quick,
               "machine": _bench.machine(), "conditions": _bench.conditions(quiet, start),
               "recipes": rows, "targets": {}}
-    _bench.write_json(out, result)
-    print_summary(result, out)
-    _bench.publish(out)
+    _bench.finish(result, out, print_summary)
     return 0
 
 

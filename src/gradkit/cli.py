@@ -3,8 +3,6 @@ imports (torch) happen inside the commands so `gradkit --help` answers at once.
 """
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 

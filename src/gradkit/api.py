@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from gradkit import config as C
-from gradkit.data import Batches, DataSpec, Dataset
+from gradkit.data import DataSpec, Dataset, make_batches
 from gradkit.errors import ConfigError, GradkitError
 from gradkit.predict import Run
 from gradkit.run import RunDir, environment
@@ -164,7 +164,8 @@ def _final_metrics(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device) -
     for split_name, split in (("val", data.val), ("test", data.test)):
         if not len(split):
             continue
-        batches = Batches(split, data.spec, cfg.train.eval_batch_size, device)
+        batches = make_batches(split, data.spec, cfg.train.eval_batch_size, device,
+                               workers=cfg.data.workers)
         scalars, details = evaluate_batches(task, batches, device, cfg.train.precision)
         metrics.update({f"{split_name}/{k}": v for k, v in scalars.items()})
         if split_name == "test" and details:
@@ -177,13 +178,12 @@ def _final_metrics(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device) -
 @torch.inference_mode()
 def _write_samples(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device) -> None:
     """Test examples for the report: about half of them misclassified, when there are any."""
-    from gradkit.data import normalize
-
     for module in task.models.values():
         module.eval()
-    x, y = data.test.x, data.test.y
-    out = torch.cat([task.predict(normalize(c.to(device), data.spec)).float().cpu()
-                     for c in x.split(cfg.train.eval_batch_size)])
+    batches = make_batches(data.test, data.spec, cfg.train.eval_batch_size, device,
+                           workers=cfg.data.workers)
+    out = torch.cat([task.predict(x).float().cpu() for x, _ in batches])
+    y = data.test.y
     path = run.path / "artifacts" / "samples.npz"
     path.parent.mkdir(exist_ok=True)
     if data.spec.task != "classification":
@@ -195,7 +195,8 @@ def _write_samples(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device) -
     n = cfg.output.samples
     half = min(len(wrong), n // 2)
     idx = torch.cat([wrong[:half], right[: n - half]]).sort().values
-    np.savez_compressed(path, x=x[idx].numpy(), y=y[idx].numpy(), pred=pred[idx].numpy(),
+    shown = data.test.take(idx)  # decodes only these when the test split is streamed
+    np.savez_compressed(path, x=shown.x.numpy(), y=shown.y.numpy(), pred=pred[idx].numpy(),
                         prob=out[idx].numpy())
 
 
@@ -247,6 +248,7 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint_name: str = "b
     cfg = run.config
     data_cfg = cfg.data.model_copy(update={"dir": data_dir}) if data_dir else cfg.data
     data = gradkit.data.build(data_cfg, cfg.task.name, cfg.seed)
-    batches = Batches(getattr(data, split), data.spec, cfg.train.eval_batch_size, run.device)
+    batches = make_batches(getattr(data, split), data.spec, cfg.train.eval_batch_size, run.device,
+                           workers=cfg.data.workers)
     scalars, _ = evaluate_batches(run.task, batches, run.device, cfg.train.precision)
     return {f"{split}/{k}": v for k, v in scalars.items()}

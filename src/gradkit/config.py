@@ -33,6 +33,27 @@ class DataConfig(Section):
     limit: int | None = Field(None, ge=10)  # keep a stratified subset of N training examples
     augment: list[Literal["flip", "crop"]] = []
     download: bool = True
+    # image-folder only:
+    image_size: int | None = Field(None, ge=1)  # resize to N x N; null: the first image's size
+    channels: Literal[1, 3] | None = None  # grey or RGB; null: as the first image
+    in_memory: Literal["auto"] | bool = "auto"  # auto: decode once if it fits memory_limit_mb
+    memory_limit_mb: int = Field(2048, ge=1)  # budget for the decoded uint8 images
+    workers: int | None = Field(None, ge=0)  # DataLoader processes for streamed data; null: min(4, CPUs-1)
+
+    # Before-validators give one clear message where pydantic would list each member it tried.
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _channels(cls, value: Any) -> Any:
+        if value not in (None, 1, 3):
+            raise ValueError("expected 1 (grey), 3 (RGB) or null (as the first image)")
+        return value
+
+    @field_validator("in_memory", mode="before")
+    @classmethod
+    def _in_memory(cls, value: Any) -> Any:
+        if value not in ("auto", True, False):
+            raise ValueError("expected auto, true or false")
+        return value
 
 
 class TaskConfig(Section):

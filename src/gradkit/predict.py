@@ -33,7 +33,8 @@ def load_image(path: str | Path, spec: DataSpec, invert: str = "auto") -> tuple[
     """An image file -> raw array shaped like the training images, plus notes on what was done.
 
     Grey models get a grey image; a different size is resized; with `invert="auto"`, a light
-    background is inverted for data sets drawn light-on-dark (MNIST, Fashion-MNIST, digits).
+    background is inverted when the training images were light on dark, i.e. dark on average
+    (MNIST, Fashion-MNIST, digits; not an image folder of dark ink on white paper).
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -53,7 +54,8 @@ def load_image(path: str | Path, spec: DataSpec, invert: str = "auto") -> tuple[
     arr = np.asarray(img, dtype=np.float32)
     arr = arr[None] if c == 1 else arr.transpose(2, 0, 1)  # (C, H, W)
     border = np.concatenate([arr[:, 0].ravel(), arr[:, -1].ravel(), arr[:, :, 0].ravel(), arr[:, :, -1].ravel()])
-    if c == 1 and (invert == "yes" or (invert == "auto" and border.mean() > 127)):
+    dark_training = not spec.mean or spec.mean[0] < spec.pixel_max / 2
+    if c == 1 and (invert == "yes" or (invert == "auto" and dark_training and border.mean() > 127)):
         arr = 255.0 - arr
         notes.append("inverted (light background; the training images are light on dark)")
     arr = np.round(arr * spec.pixel_max / 255.0)

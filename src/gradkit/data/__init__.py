@@ -1,4 +1,4 @@
-"""Data sets by name: `gradkit.data.load("fashion-mnist")` -> a `Dataset` of tensors.
+"""Data sets by name: `gradkit.data.load("fashion-mnist")` -> a `Dataset` of tensors (or files).
 
 Named sets are registered in `DATASETS`; each entry builds a `Dataset` from a `DataConfig`,
 the task name and the seed. Adding a data set is one function and one `register` line.
@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gradkit.data.base import Batches, DataSpec, Dataset, Split, normalize
+from gradkit.data.base import (Batches, DataSpec, Dataset, Split, StreamBatches, StreamSplit,
+                               make_batches, normalize)
 from gradkit.registry import Registry
 
 
@@ -52,6 +53,12 @@ def _csv(cfg: Any, task: str, seed: int) -> Dataset:
                             seed, cfg.limit)
 
 
+def _folder(cfg: Any, task: str, seed: int) -> Dataset:
+    from gradkit.data import folder
+
+    return folder.load_image_folder(cfg, seed)
+
+
 DATASETS.register("digits", DatasetEntry(_sklearn("digits"), "classification",
                                          "scikit-learn's 1,797 8x8 handwritten digits (bundled)"))
 DATASETS.register("iris", DatasetEntry(_sklearn("iris"), "classification", "150 irises, 4 features"))
@@ -67,6 +74,8 @@ DATASETS.register("fashion-mnist", DatasetEntry(_images("fashion-mnist"), "class
 DATASETS.register("cifar10", DatasetEntry(_images("cifar10"), "classification",
                                           "60,000 32x32 colour images, 10 classes"))
 DATASETS.register("csv", DatasetEntry(_csv, "any", "your CSV file: data.path=FILE data.target=COLUMN"))
+DATASETS.register("image-folder", DatasetEntry(_folder, "classification",
+                                               "your images: data.dir=FOLDER of <class>/ folders"))
 
 
 def build(cfg: Any, task: str, seed: int) -> Dataset:
@@ -89,4 +98,5 @@ def load(name: str, seed: int = 0, task: str | None = None, **options: Any) -> D
     return build(cfg, task or (entry.task if entry.task != "any" else "classification"), seed)
 
 
-__all__ = ["DATASETS", "Batches", "DataSpec", "Dataset", "Split", "build", "load", "normalize"]
+__all__ = ["DATASETS", "Batches", "DataSpec", "Dataset", "Split", "StreamBatches", "StreamSplit",
+           "build", "load", "make_batches", "normalize"]

@@ -1,21 +1,31 @@
-"""In-memory data: splits as tensors, a spec the models and reports read, fast batching.
+"""Data: splits as tensors (or streamed from files), a spec the models and reports read, batching.
 
 The fast path keeps a whole split as one tensor (uint8 images stay uint8: 47 MB for
 Fashion-MNIST) and batches by index on the training device, normalising per batch. The
 articles' `DataLoader(ToTensor())` loop converts every image through PIL on every epoch,
-which costs more than a small MLP's whole forward and backward pass.
+which costs more than a small MLP's whole forward and backward pass. Only data that does not
+fit in memory is streamed (`StreamSplit`): DataLoader workers decode and collate uint8, and the
+batches are normalised on the device like the in-memory ones. `make_batches` picks the path.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
+from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import Dataset as TorchDataset
 
 from gradkit.errors import DataError
+
+# Decoding threads for `StreamSplit.take`: PIL releases the GIL while it decodes and resizes.
+DECODE_THREADS = min(8, os.cpu_count() or 1)
+Indices = Sequence[int] | np.ndarray | torch.Tensor
 
 
 @dataclass
@@ -56,6 +66,40 @@ class Split:
     def __len__(self) -> int:
         return len(self.y)
 
+    def take(self, idx: Indices) -> Split:
+        return Split(self.x[idx], self.y[idx])
+
+
+@dataclass
+class StreamSplit:
+    """A split read from disk on every pass, for data too large to keep decoded.
+
+    `dataset[i]` is (raw uint8 tensor of `input_shape`, int label); `y` holds every label, so
+    stratification, baselines and the report's counts decode nothing.
+    """
+
+    dataset: TorchDataset
+    y: torch.Tensor  # int64 class indices
+    input_shape: tuple[int, ...]  # (C, H, W)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def take(self, idx: Indices) -> Split:
+        """Decode the examples at `idx` into an in-memory split.
+
+        Threads rather than worker processes: an unreadable file raises its own DataError
+        here, not one wrapped in a worker's traceback.
+        """
+        idx = [int(i) for i in idx]
+        x = torch.empty((len(idx), *self.input_shape), dtype=torch.uint8)
+        with ThreadPoolExecutor(DECODE_THREADS) as pool:
+            for start in range(0, len(idx), 1024):  # map queues a whole block: keep blocks small
+                block = pool.map(self.dataset.__getitem__, idx[start:start + 1024])
+                for row, (xi, _) in enumerate(block, start):
+                    x[row] = xi
+        return Split(x, self.y[idx])
+
 
 @dataclass
 class Dataset:
@@ -68,9 +112,9 @@ class Dataset:
 
     name: str
     spec: DataSpec
-    train: Split
-    val: Split
-    test: Split
+    train: Split | StreamSplit
+    val: Split | StreamSplit
+    test: Split | StreamSplit
     source: str = ""  # where it was read from, for the report and `doctor`
 
 
@@ -158,6 +202,12 @@ def check_labels(y: torch.Tensor, num_classes: int | None, name: str) -> None:
         )
 
 
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled order of epoch `epoch`, from (seed, epoch) alone, in memory or streamed."""
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=gen)
+
+
 class Batches:
     """Index batching over an in-memory split, on the training device.
 
@@ -185,11 +235,7 @@ class Batches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.y)
-        if self.shuffle:
-            gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            order = torch.randperm(n, generator=gen).to(self.x.device)
-        else:
-            order = None
+        order = epoch_order(n, self.seed, self.epoch).to(self.x.device) if self.shuffle else None
         for start in range(0, n, self.batch_size):
             if order is None:
                 xb, yb = self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
@@ -201,3 +247,71 @@ class Batches:
             if self.augment is not None:
                 xb = self.augment(xb)
             yield xb, yb
+
+
+class _EpochSampler(Sampler[int]):
+    """Indices in `epoch_order` (or in order, unshuffled); `epoch` is set between epochs."""
+
+    def __init__(self, n: int, shuffle: bool, seed: int) -> None:
+        self.n, self.shuffle, self.seed, self.epoch = n, shuffle, seed, 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        if not self.shuffle:
+            return iter(range(self.n))
+        return iter(epoch_order(self.n, self.seed, self.epoch).tolist())
+
+
+class StreamBatches:
+    """Batches of a `StreamSplit` through a DataLoader, with the interface of `Batches`.
+
+    Workers decode and collate uint8, so one byte a pixel crosses to the main process; the
+    batches are normalised (and augmented) on the device, and epoch `e` visits the examples in
+    `epoch_order(n, seed, e)`, exactly as `Batches` does: same batches, same resumed run.
+    """
+
+    def __init__(self, split: StreamSplit, spec: DataSpec, batch_size: int, device: torch.device,
+                 shuffle: bool = False, seed: int = 0, augment: Any = None, workers: int = 0) -> None:
+        self.sampler = _EpochSampler(len(split), shuffle, seed)
+        # A private generator: the loader draws worker seeds from it on every epoch, and drawing
+        # them from the global one would shift the dropout masks of the model being trained.
+        self.loader = DataLoader(split.dataset, batch_size, sampler=self.sampler, num_workers=workers,
+                                 pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                                 generator=torch.Generator())
+        self.device = device
+        self.spec = spec
+        self.augment = augment
+        self._norm = norm_params(spec, len(split.input_shape) + 1, device)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.epoch = epoch
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        try:
+            for xb, yb in self.loader:  # uint8 (B, C, H, W), int64 (B,)
+                xb = normalize(xb.to(self.device, non_blocking=True), self.spec, self._norm)
+                if self.augment is not None:
+                    xb = self.augment(xb)
+                yield xb, yb.to(self.device, non_blocking=True)
+        except DataError as exc:  # from a worker: "Caught DataError in ... Traceback ... DataError: msg"
+            raise DataError(str(exc).rpartition("DataError: ")[2].strip()) from None
+
+
+def make_batches(split: Split | StreamSplit, spec: DataSpec, batch_size: int, device: torch.device,
+                 shuffle: bool = False, seed: int = 0, augment: Any = None,
+                 workers: int | None = None) -> Batches | StreamBatches:
+    """`Batches` for an in-memory split, `StreamBatches` for a streamed one.
+
+    `workers` (DataLoader processes, streamed data only) defaults to min(4, CPUs - 1): the
+    main process needs a core of its own to train.
+    """
+    if isinstance(split, Split):
+        return Batches(split, spec, batch_size, device, shuffle, seed, augment)
+    if workers is None:
+        workers = max(0, min(4, (os.cpu_count() or 1) - 1))
+    return StreamBatches(split, spec, batch_size, device, shuffle, seed, augment, workers)

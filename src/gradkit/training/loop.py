@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from gradkit.data import Batches, Dataset
+from gradkit.data import Batches, Dataset, make_batches
 from gradkit.data.augment import build_augment
 from gradkit.errors import ConfigError, GradkitError
 from gradkit.training import checkpoint
@@ -165,8 +165,10 @@ def fit(task, data: Dataset, cfg, run=None, device: torch.device | None = None,
         raise ConfigError("train.precision=fp16 needs a CUDA device; use train.precision=bf16 on "
                           f"{device.type}")
     augment = build_augment(cfg.data.augment, data.spec.input_shape)
-    train = Batches(data.train, data.spec, tc.batch_size, device, True, cfg.seed, augment)
-    val = Batches(data.val if len(data.val) else data.test, data.spec, tc.eval_batch_size, device)
+    train = make_batches(data.train, data.spec, tc.batch_size, device, True, cfg.seed, augment,
+                         cfg.data.workers)
+    val = make_batches(data.val if len(data.val) else data.test, data.spec, tc.eval_batch_size, device,
+                       workers=cfg.data.workers)
     build = getattr(task, "configure_optimizers", None)
     optimizers = build(cfg.optim) if build else {n: build_optimizer(m.parameters(), cfg.optim)
                                                  for n, m in task.models.items()}

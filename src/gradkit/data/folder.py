@@ -1,0 +1,167 @@
+"""`image-folder`: your own images, one sub-folder per class (torchvision's ImageFolder layout).
+
+    ROOT/train/<class>/*.png   and optionally ROOT/val/<class>/..., ROOT/test/<class>/...
+    ROOT/<class>/*.png         (no train/ folder: test and val are carved, stratified, by seed)
+
+Files are decoded by PIL exactly as `predict.load_image` decodes a file to classify (convert to
+L or RGB, then a bilinear resize), so an image predicts as it trained. A set whose decoded uint8
+size fits `data.memory_limit_mb` is decoded once into tensors and takes the in-memory fast path;
+a larger one (or `data.in_memory=false`) is streamed from disk by DataLoader workers.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset as TorchDataset
+from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
+from torchvision.transforms.v2.functional import pil_to_tensor
+
+from gradkit.data.base import DataSpec, Dataset, Split, StreamSplit, fit_stats, stratified_split
+from gradkit.errors import DataError
+
+if TYPE_CHECKING:
+    from gradkit.config import DataConfig
+
+Samples = list[tuple[str, int]]  # (file, class index), as torchvision's make_dataset lists them
+
+LAYOUT = ("data.dir=FOLDER must hold one sub-folder of images per class (FOLDER/<class>/*.png), "
+          "or train/ (and optionally val/ and test/) folders laid out that way")
+GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)  # what PIL raises
+# Streamed sets take their mean and std from a deterministic sample of the training images:
+# decoding all of a set too large for memory would cost a whole epoch before the first one.
+STATS_IMAGES = 2000
+STATS_BYTES = 32 * 2**20  # and at most this much of them decoded (fit_stats works in float64)
+
+
+class ImageFiles(TorchDataset):
+    """(file, label) pairs -> (uint8 (C, H, W), label), decoded on demand."""
+
+    def __init__(self, samples: Samples, channels: int, size: tuple[int, int]) -> None:
+        self.samples = samples
+        self.channels = channels
+        self.size = size  # (H, W)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        path, label = self.samples[i]
+        return read_image(path, self.channels, self.size), label
+
+
+def read_image(path: str, channels: int, size: tuple[int, int]) -> torch.Tensor:
+    """An image file -> uint8 (C, H, W) of `size` (H, W), as `predict.load_image` reads it."""
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if channels == 1 else "RGB")  # decodes: corrupt files fail here
+    except UNREADABLE as exc:
+        raise _unreadable(path, exc) from None
+    h, w = size
+    if img.size != (w, h):
+        img = img.resize((w, h), Image.Resampling.BILINEAR)
+    return pil_to_tensor(img)
+
+
+def _unreadable(path: str, exc: Exception) -> DataError:
+    return DataError(f"{path} is not a readable image ({type(exc).__name__}: {exc}); "
+                     "delete or replace the file")
+
+
+def load_image_folder(cfg: DataConfig, seed: int) -> Dataset:
+    """The `image-folder` data set `cfg` describes, decoded in memory or streamed."""
+    root = _root(cfg.dir)
+    split_layout = (root / "train").is_dir() and bool(_classes(root / "train"))
+    train_dir = root / "train" if split_layout else root
+    classes = _classes(train_dir)
+    if not classes:
+        raise DataError(f"{train_dir} holds no class folders; {LAYOUT}")
+    if len(classes) < 2:
+        raise DataError(f"{train_dir} holds one class folder ({classes[0]}); a classifier needs "
+                        "at least 2 classes, one folder each")
+    train = _list_images(train_dir, classes)
+    channels, size = _shape(train[0][0], cfg.channels, cfg.image_size)
+    held = {part: _list_images(root / part, classes, train_dir)
+            for part in ("val", "test") if split_layout and (root / part).is_dir()}
+    test = held.get("test")
+    if test is None:
+        train, test = _carve(train, cfg.test_fraction, seed)
+    if cfg.limit is not None and cfg.limit < len(train):
+        train, _ = _carve(train, 1 - cfg.limit / len(train), seed)
+    val = held.get("val")
+    if val is None:
+        train, val = _carve(train, cfg.val_fraction, seed)
+
+    shape = (channels, *size)
+    splits = {name: StreamSplit(ImageFiles(s, channels, size),
+                                torch.tensor([label for _, label in s], dtype=torch.int64), shape)
+              for name, s in (("train", train), ("val", val), ("test", test))}
+    decoded = sum(map(len, splits.values())) * int(np.prod(shape))  # bytes, uint8
+    in_memory = decoded <= cfg.memory_limit_mb * 2**20 if cfg.in_memory == "auto" else cfg.in_memory
+    if in_memory:
+        splits = {name: s.take(range(len(s))) for name, s in splits.items()}
+    spec = DataSpec("classification", "image", shape, len(classes), classes, pixel_max=255)
+    spec.mean, spec.std = fit_stats(_stats_sample(splits["train"], seed).x)
+    return Dataset("image-folder", spec, splits["train"], splits["val"], splits["test"], str(root))
+
+
+def _root(data_dir: str | None) -> Path:
+    if not data_dir:
+        raise DataError(f"data.name=image-folder needs data.dir=FOLDER: {LAYOUT}")
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise DataError(f"data.dir: folder not found: {root}")
+    return root
+
+
+def _classes(folder: Path) -> list[str]:
+    """Class names: the sub-folder names, sorted (hidden ones such as .ipynb_checkpoints skipped)."""
+    return sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
+
+
+def _list_images(folder: Path, classes: list[str], train_dir: Path | None = None) -> Samples:
+    """Every image under `folder/<class>/`, sorted; `train_dir` names the folder to match."""
+    found = _classes(folder)
+    if train_dir is not None and found != classes:
+        extra = [c for c in found if c not in classes]
+        missing = [c for c in classes if c not in found]
+        what = "; ".join(f"{label}: {', '.join(names)}" for label, names in
+                         (("not in train", extra), ("missing", missing)) if names)
+        raise DataError(f"{folder} must hold the same class folders as {train_dir} ({what})")
+    samples = make_dataset(str(folder), {c: i for i, c in enumerate(classes)}, IMG_EXTENSIONS,
+                           allow_empty=True)
+    counts = np.bincount([label for _, label in samples], minlength=len(classes))
+    empty = [str(folder / classes[i]) for i in np.flatnonzero(counts == 0)]
+    if empty:
+        raise DataError(f"class folder(s) with no images: {', '.join(empty)} (image files end in "
+                        f"{', '.join(IMG_EXTENSIONS)}); add images or remove the folder(s)")
+    return samples
+
+
+def _shape(first: str, channels: int | None, image_size: int | None) -> tuple[int, tuple[int, int]]:
+    """(C, (H, W)) from the config, or from the first training image where it says null."""
+    try:
+        with Image.open(first) as img:
+            mode, (w, h) = img.mode, img.size
+    except UNREADABLE as exc:
+        raise _unreadable(first, exc) from None
+    channels = channels or (1 if mode in GREY_MODES else 3)
+    return channels, (image_size, image_size) if image_size else (h, w)
+
+
+def _carve(samples: Samples, fraction: float, seed: int) -> tuple[Samples, Samples]:
+    keep, held = stratified_split(np.array([label for _, label in samples]), fraction, seed)
+    return [samples[i] for i in keep], [samples[i] for i in held]
+
+
+def _stats_sample(train: Split | StreamSplit, seed: int) -> Split:
+    if isinstance(train, Split):
+        return train
+    n = min(len(train), STATS_IMAGES, max(1, STATS_BYTES // int(np.prod(train.input_shape))))
+    # the whole split, in order, when it is small: then the statistics equal the in-memory ones
+    return train.take(np.sort(np.random.default_rng(seed).permutation(len(train))[:n]))

@@ -32,6 +32,8 @@ def report_lines(data_dir: str | None = None) -> list[str]:
             where = f"[green]found[/] in {found}" if found else "[yellow]not found[/] (downloads when online)"
         elif name == "csv":
             where = "your file (data.path=)"
+        elif name == "image-folder":
+            where = "your images (data.dir=)"
         else:
             where = "[green]bundled[/] with scikit-learn"
         lines.append(f"  {name:15s} {where}")

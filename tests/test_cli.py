@@ -90,4 +90,4 @@ def test_runs_list_compare_report_doctor(digits_run, tmp_path):
     assert code == 2
     code, out = gradkit("doctor")
     assert code == 0 and "fashion-mnist" in out and "threads" in out
-    assert "image-folder    your images (data.dir=)" in out
+    assert "image-folder your images (data.dir=)" in out

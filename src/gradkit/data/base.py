@@ -10,8 +10,11 @@ batches are normalised on the device like the in-memory ones. `make_batches` pic
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,8 +26,11 @@ from torch.utils.data import Dataset as TorchDataset
 
 from gradkit.errors import DataError
 
-# Decoding threads for `StreamSplit.take`: PIL releases the GIL while it decodes and resizes.
+# Decoding threads for `StreamSplit.take`: PIL releases the GIL while it decodes and resizes,
+# which pays for the threads' overhead once an image takes about a millisecond.
 DECODE_THREADS = min(8, os.cpu_count() or 1)
+THREADED_DECODE_SECONDS = 1e-3
+PROGRESS_AFTER_SECONDS = 5.0  # decodes expected to take longer show a bar (on a terminal)
 Indices = Sequence[int] | np.ndarray | torch.Tensor
 
 
@@ -88,17 +94,42 @@ class StreamSplit:
     def take(self, idx: Indices) -> Split:
         """Decode the examples at `idx` into an in-memory split.
 
-        Threads rather than worker processes: an unreadable file raises its own DataError
-        here, not one wrapped in a worker's traceback.
+        The first few are decoded in this thread and timed: threads pay off only for images
+        that take long to decode (PIL releases the GIL while it decodes and resizes); on small
+        ones such as 28x28 PNGs they are slower than one thread. Threads rather than worker
+        processes: an unreadable file raises its own DataError here, not one wrapped in a
+        worker's traceback. A long decode shows a transient progress bar on a terminal.
         """
         idx = [int(i) for i in idx]
         x = torch.empty((len(idx), *self.input_shape), dtype=torch.uint8)
-        with ThreadPoolExecutor(DECODE_THREADS) as pool:
-            for start in range(0, len(idx), 1024):  # map queues a whole block: keep blocks small
-                block = pool.map(self.dataset.__getitem__, idx[start:start + 1024])
-                for row, (xi, _) in enumerate(block, start):
+        probe = min(len(idx), 32)
+        start = time.perf_counter()
+        for row in range(probe):
+            x[row] = self.dataset[idx[row]][0]
+        per_image = (time.perf_counter() - start) / max(probe, 1)
+        threads = DECODE_THREADS if per_image > THREADED_DECODE_SECONDS else 1
+        with _decode_progress(len(idx) - probe, per_image) as advance, ThreadPoolExecutor(threads) as pool:
+            for first in range(probe, len(idx), 1024):  # map queues a whole block: keep blocks small
+                block = idx[first:first + 1024]
+                decoded = (pool.map(self.dataset.__getitem__, block) if threads > 1
+                           else map(self.dataset.__getitem__, block))
+                for row, (xi, _) in enumerate(decoded, first):
                     x[row] = xi
+                advance(len(block))
         return Split(x, self.y[idx])
+
+
+@contextmanager
+def _decode_progress(n: int, per_image: float) -> Iterator[Callable[[int], None]]:
+    """A transient rich bar for a decode expected to be long, on a terminal; else a no-op."""
+    if n * per_image < PROGRESS_AFTER_SECONDS or not sys.stdout.isatty():
+        yield lambda k: None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"decoding {n:,} images", total=n)
+        yield lambda k: bar.advance(task, k)
 
 
 @dataclass

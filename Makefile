@@ -28,6 +28,7 @@ bench: install
 	$(BIN)/python benchmarks/fashion_mlp.py
 	$(BIN)/python benchmarks/fashion_cnn.py
 	$(BIN)/python benchmarks/recipes.py
+	$(BIN)/python benchmarks/image_folder.py
 
 docs: install
 	$(BIN)/gradkit recipes --markdown > docs/recipes.md

@@ -28,10 +28,26 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+# The instruction sets that decide PyTorch's CPU speed: without avx512_bf16/amx_bf16,
+# train.precision=auto trains in fp32, and "AMD EPYC" alone does not say which kind it was.
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def cpu_flags() -> list[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [f for f in SPEED_FLAGS if f in present]
+    except OSError:
+        pass
+    return []
+
+
 def machine() -> dict[str, Any]:
     import torch
 
-    return {"cpu_count": os.cpu_count(), "cpu_model": cpu_model(),
+    return {"cpu_count": os.cpu_count(), "cpu_model": cpu_model(), "cpu_flags": cpu_flags(),
             "torch_threads": torch.get_num_threads(), "torch_version": torch.__version__,
             "python": platform.python_version(), "platform": platform.platform()}
 
@@ -42,12 +58,13 @@ def load_average() -> list[float]:
 
 
 def cpu_counters() -> tuple[float, float, float]:
-    """(machine busy CPU-seconds, machine total CPU-seconds, this process's CPU-seconds)."""
+    """(machine busy CPU-seconds, machine total CPU-seconds, this process's and its children's)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait
     tick = os.sysconf("SC_CLK_TCK")
-    mine = os.times()
-    return (sum(fields[:8]) - idle) / tick, sum(fields[:8]) / tick, mine.user + mine.system
+    mine = os.times()  # children: DataLoader workers, once they have exited and been reaped
+    own = mine.user + mine.system + mine.children_user + mine.children_system
+    return (sum(fields[:8]) - idle) / tick, sum(fields[:8]) / tick, own
 
 
 def others_share(before: tuple, after: tuple) -> float:

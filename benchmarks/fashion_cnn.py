@@ -61,6 +61,7 @@ def run_recipe(overrides: list[str], workdir: Path) -> dict[str, Any]:
     return {"train_seconds": info["train_seconds"],
             "wall_seconds": wall,  # data loading, final test and baselines included
             "epochs_completed": info["epochs_completed"], "best_epoch": info["best_epoch"],
+            "precision": info["precision"],  # train.precision=auto resolved on this machine
             "epoch_seconds": [r["epoch_seconds"] for r in records],
             "val_accuracy": [r["val/accuracy"] for r in records],
             "train_loss": [r["train/loss"] for r in records],

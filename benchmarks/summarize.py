@@ -27,6 +27,7 @@ each script also measures other processes' CPU share and flags a busy machine):
     .venv/bin/python benchmarks/fashion_mlp.py   # gradkit vs the plain PyTorch loop (--epochs N)
     .venv/bin/python benchmarks/fashion_cnn.py   # fashion-cnn in the 90 s budget (--set key=value)
     .venv/bin/python benchmarks/recipes.py       # every recipe as shipped: the figure it reaches
+    .venv/bin/python benchmarks/image_folder.py  # Fashion-MNIST as PNG files: in memory vs streamed
     .venv/bin/python benchmarks/summarize.py     # rewrite this file from results/*.json
 
 Each script takes `--quick` for a smoke check that writes to /tmp instead of `results/`.
@@ -41,7 +42,8 @@ def machine_line(result: dict[str, Any]) -> str:
     m, c = result["machine"], result["conditions"]
     state = (f"BUSY ({c['others_cpu_share_during']:.0%} of the CPU used by other processes "
              "during the run; timings unreliable)" if c["busy_warning"] else "otherwise idle")
-    return (f"{result['date']}, {m['cpu_count']} x {m['cpu_model']}, {m['torch_threads']} torch "
+    flags = f" ({', '.join(m['cpu_flags']) or 'no avx2'})" if "cpu_flags" in m else ""
+    return (f"{result['date']}, {m['cpu_count']} x {m['cpu_model']}{flags}, {m['torch_threads']} torch "
             f"threads, torch {m['torch_version']}; machine {state}")
 
 
@@ -87,6 +89,7 @@ def fashion_cnn(r: dict[str, Any]) -> str:
     t, budget = r["targets"], f"{r['budget_seconds']:g}"
     epochs = ", ".join(f"{s:.1f} s / {a:.4f}" for s, a in zip(r["epoch_seconds"], r["val_accuracy"]))
     overrides = " ".join(f"`{o}`" for o in r["overrides"]) or "none (recipe as shipped)"
+    precision = f", trained in {r['precision']}" if "precision" in r else ""
     rows = [
         ["train seconds (run.json)", f"{r['train_seconds']:.1f}", f"<= {budget}", verdict(t["budget"])],
         ["test accuracy", f"{r['test_accuracy']:.4f}", t["accuracy"]["target"].removeprefix("test accuracy "),
@@ -94,10 +97,11 @@ def fashion_cnn(r: dict[str, Any]) -> str:
         ["both", "", "", verdict(t["accuracy_within_budget"])],
     ]
     return (f"## fashion_cnn: test accuracy within a {budget}-second training budget\n\n"
-            f"Recipe `{r['recipe']}`, overrides: {overrides}. {machine_line(r)}.\n\n"
+            f"Recipe `{r['recipe']}`, overrides: {overrides}{precision}. {machine_line(r)}.\n\n"
             f"{table(['', 'value', 'target', 'result'], rows)}\n\n"
             f"Per epoch (seconds / val accuracy): {epochs}. "
-            f"Whole `gk.train` call: {r['wall_seconds']:.1f} s.\n")
+            f"Whole `gk.train` call: {r['wall_seconds']:.1f} s.\n\n"
+            + "".join(f"- {note}\n" for note in r.get("notes", [])))
 
 
 def recipes(r: dict[str, Any]) -> str:
@@ -112,7 +116,22 @@ def recipes(r: dict[str, Any]) -> str:
             f"{table(['recipe', 'metric', 'value', 'epochs', 'training time'], rows)}\n")
 
 
-SECTIONS = {"fashion_mlp": fashion_mlp, "fashion_cnn": fashion_cnn, "recipes": recipes}
+def image_folder(r: dict[str, Any]) -> str:
+    what = {"idx": "`fashion-mnist` (IDX files)", "memory": "`image-folder`, in memory",
+            "stream": "`image-folder`, streamed"}
+    rows = [[what.get(v["variant"], v["variant"]), f"{v['build_seconds']:.1f} s",
+             f"{v['median_epoch_seconds']:.2f} s", f"{v['test_accuracy']:.4f}"] for v in r["variants"]]
+    return (f"## image_folder: Fashion-MNIST as {r['files']:,} PNG files, in memory vs streamed\n\n"
+            f"Recipe `{r['recipe']}`, {r['epochs']} epochs each. {machine_line(r)}.\n\n"
+            f"{table(['data', 'build data set', 'median epoch', 'test accuracy'], rows)}\n\n"
+            f"In-memory folder epoch / IDX epoch: {r['memory_over_idx']:.2f}x; streamed epoch / "
+            f"in-memory epoch: {r['stream_over_memory']:.1f}x. Writing the PNG files took "
+            f"{r['write_seconds']:.1f} s.\n\n"
+            + "".join(f"- {note}\n" for note in r.get("notes", [])))
+
+
+SECTIONS = {"fashion_mlp": fashion_mlp, "fashion_cnn": fashion_cnn, "recipes": recipes,
+            "image_folder": image_folder}
 
 
 def generic(r: dict[str, Any]) -> str:

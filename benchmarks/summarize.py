@@ -31,6 +31,8 @@ each script also measures other processes' CPU share and flags a busy machine):
     .venv/bin/python benchmarks/summarize.py     # rewrite this file from results/*.json
 
 Each script takes `--quick` for a smoke check that writes to /tmp instead of `results/`.
+`results/<benchmark>.json` is the latest run; `results/<benchmark>_avx512_bf16.json` keeps the
+run on a CPU with native bf16 (AVX512-BF16), where `train.precision=auto` trains in bf16.
 """
 
 
@@ -49,6 +51,10 @@ def machine_line(result: dict[str, Any]) -> str:
 
 def seconds(values: list[float]) -> str:
     return ", ".join(f"{x:.2f}" for x in values)
+
+
+def notes(result: dict[str, Any]) -> str:
+    return "".join(f"- {note}\n" for note in result.get("notes", []))
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -82,7 +88,7 @@ def fashion_mlp(r: dict[str, Any]) -> str:
             f"{table(header, rows)}\n\n"
             f"Per-epoch seconds: gradkit {seconds(g['epoch_seconds'])}; "
             f"plain {seconds(p['epoch_seconds'])}.\n\n"
-            + "".join(f"- {note}\n" for note in r.get("notes", [])))
+            + notes(r))
 
 
 def fashion_cnn(r: dict[str, Any]) -> str:
@@ -101,7 +107,7 @@ def fashion_cnn(r: dict[str, Any]) -> str:
             f"{table(['', 'value', 'target', 'result'], rows)}\n\n"
             f"Per epoch (seconds / val accuracy): {epochs}. "
             f"Whole `gk.train` call: {r['wall_seconds']:.1f} s.\n\n"
-            + "".join(f"- {note}\n" for note in r.get("notes", [])))
+            + notes(r))
 
 
 def recipes(r: dict[str, Any]) -> str:
@@ -113,7 +119,8 @@ def recipes(r: dict[str, Any]) -> str:
             rows.append([f"`{row['recipe']}`", row["metric"], f"{row['value']:.4f}",
                          f"{row['epochs']}", f"{row['train_seconds']:.1f} s"])
     return (f"## recipes: every shipped recipe, as shipped\n\n{machine_line(r)}.\n\n"
-            f"{table(['recipe', 'metric', 'value', 'epochs', 'training time'], rows)}\n")
+            f"{table(['recipe', 'metric', 'value', 'epochs', 'training time'], rows)}\n\n"
+            + notes(r))
 
 
 def image_folder(r: dict[str, Any]) -> str:
@@ -127,7 +134,7 @@ def image_folder(r: dict[str, Any]) -> str:
             f"In-memory folder epoch / IDX epoch: {r['memory_over_idx']:.2f}x; streamed epoch / "
             f"in-memory epoch: {r['stream_over_memory']:.1f}x. Writing the PNG files took "
             f"{r['write_seconds']:.1f} s.\n\n"
-            + "".join(f"- {note}\n" for note in r.get("notes", [])))
+            + notes(r))
 
 
 SECTIONS = {"fashion_mlp": fashion_mlp, "fashion_cnn": fashion_cnn, "recipes": recipes,

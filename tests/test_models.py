@@ -6,9 +6,12 @@ from gradkit.data import DataSpec
 from gradkit.models import MODELS, build
 
 IMAGE_ONLY = {"cnn", "cnn-model", "keras-cifar-cnn", "resnet"}
+SEQUENCE = {"rnn", "gru", "lstm", "transformer"}
 
 
 def spec_for(name: str) -> DataSpec:
+    if name in SEQUENCE:
+        return DataSpec("classification", "text", (12,), 10, vocab_size=50)
     if name == "keras-cifar-cnn":
         return DataSpec("classification", "image", (3, 32, 32), 10)
     if name in IMAGE_ONLY:
@@ -23,7 +26,11 @@ def test_contract(name, tmp_path):
     entry = MODELS.get(name)
     cfg = {"name": name, **entry.config().model_dump(mode="json")}
     model = build(cfg, spec)
-    x = torch.randn(4, *spec.input_shape)
+    if spec.kind == "text":  # token ids, right-padded with 0
+        x = torch.randint(1, spec.vocab_size, (4, *spec.input_shape))
+        x[1, 7:] = 0
+    else:
+        x = torch.randn(4, *spec.input_shape)
     # forward shape
     out = model(x)
     assert out.shape == (4, spec.num_classes)
@@ -41,7 +48,7 @@ def test_contract(name, tmp_path):
     assert entry.config.model_validate(entry.config().model_dump(mode="json")) == entry.config()
 
 
-@pytest.mark.parametrize("name", sorted(set(MODELS.names()) - IMAGE_ONLY))
+@pytest.mark.parametrize("name", sorted(set(MODELS.names()) - IMAGE_ONLY - SEQUENCE))
 def test_dense_models_take_rows(name):
     spec = DataSpec("regression", "tabular", (10,))
     assert build({"name": name}, spec)(torch.randn(5, 10)).shape == (5, 1)

@@ -124,14 +124,17 @@ def execute(cfg: C.RunConfig, *, model: torch.nn.Module | None = None, data: Dat
         run.write_text("config.yaml", C.dump(cfg))
         run.write_json("env.json", environment(str(device)))
     run.update_info(name=cfg.name, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                    finished=None, spec=data.spec.to_dict(), custom_model=custom,
+                    finished=None, spec=data.spec.summary(), custom_model=custom,
                     n_params=sum(p.numel() for p in model.parameters()), device=str(device),
                     precision=resolve_precision(cfg.train.precision, device),
-                    monitor=cfg.train.monitor, data_source=data.source, error=None,
+                    monitor=cfg.train.monitor, data_source=data.source, data_notes=data.notes,
+                    error=None,
                     samples={"train": len(data.train), "val": len(data.val), "test": len(data.test)})
     if verbose:
         print(f"gradkit: {cfg.name} on {data.name} ({len(data.train)} train examples), "
               f"{device}, run directory {run.path}", flush=True)
+        for line in data.notes:
+            print(f"gradkit: data: {line}", flush=True)
     try:
         result = fit_loop(task, data, cfg, run, device, resume=resume_state, verbose=verbose)
     except NonFiniteLoss as exc:
@@ -196,8 +199,9 @@ def _write_samples(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device) -
     half = min(len(wrong), n // 2)
     idx = torch.cat([wrong[:half], right[: n - half]]).sort().values
     shown = data.test.take(idx)  # decodes only these when the test split is streamed
+    text = {} if shown.text is None else {"text": np.array(shown.text, dtype=str)}
     np.savez_compressed(path, x=shown.x.numpy(), y=shown.y.numpy(), pred=pred[idx].numpy(),
-                        prob=out[idx].numpy())
+                        prob=out[idx].numpy(), **text)
 
 
 def _report(run: RunDir, verbose: bool) -> None:

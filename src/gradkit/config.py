@@ -39,6 +39,13 @@ class DataConfig(Section):
     in_memory: Literal["auto"] | bool = "auto"  # auto: decode once if it fits memory_limit_mb
     memory_limit_mb: int = Field(2048, ge=1)  # budget for the decoded uint8 images
     workers: int | None = Field(None, ge=0)  # DataLoader processes for streamed data; null: min(4, CPUs-1)
+    # text only:
+    tokenizer: Literal["wordpiece", "bpe", "word"] = "wordpiece"  # vocabulary learnt on train only
+    vocab_size: int = Field(8000, ge=10)
+    max_length: int = Field(64, ge=1)  # tokens kept per text; longer texts are truncated (counted)
+    lowercase: bool = True
+    top_k: int | None = Field(None, ge=2)  # keep the K most frequent labels
+    pos: Literal["noun", "verb", "adj", "adv", "all"] = "noun"  # wordnet-supersenses: part of speech
 
     # Before-validators give one clear message where pydantic would list each member it tried.
     @field_validator("channels", mode="before")

@@ -15,8 +15,16 @@ def as_batch(x: Any, spec: DataSpec) -> torch.Tensor:
     """Raw inputs (numpy, torch or lists) -> a batch tensor of shape (N, *input_shape).
 
     Images are in the data set's raw units (0..255 uint8 for MNIST-like sets); rows are the
-    raw feature values, in the training data's column order.
+    raw feature values, in the training data's column order; texts are strings (one or a list),
+    tokenised as in training.
     """
+    if spec.kind == "text":
+        from gradkit.data.text import encode
+
+        texts = [x] if isinstance(x, str) else list(x)
+        if not all(isinstance(t, str) for t in texts):
+            raise DataError("this run was trained on text: pass a string or a list of strings")
+        return encode(texts, spec)[0]
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
     shape = tuple(spec.input_shape)
     if tuple(t.shape) == shape or (len(shape) == 3 and shape[0] == 1 and tuple(t.shape) == shape[1:]):

@@ -59,6 +59,17 @@ def _folder(cfg: Any, task: str, seed: int) -> Dataset:
     return folder.load_image_folder(cfg, seed)
 
 
+def _text(name: str) -> Callable[..., Dataset]:
+    def build(cfg: Any, task: str, seed: int) -> Dataset:
+        from gradkit.data import text
+
+        if name == "wordnet-supersenses":
+            return text.load_wordnet_supersenses(cfg, seed)
+        return text.load_text_csv(cfg, seed)
+
+    return build
+
+
 DATASETS.register("digits", DatasetEntry(_sklearn("digits"), "classification",
                                          "scikit-learn's 1,797 8x8 handwritten digits (bundled)"))
 DATASETS.register("iris", DatasetEntry(_sklearn("iris"), "classification", "150 irises, 4 features"))
@@ -74,6 +85,11 @@ DATASETS.register("fashion-mnist", DatasetEntry(_images("fashion-mnist"), "class
 DATASETS.register("cifar10", DatasetEntry(_images("cifar10"), "classification",
                                           "60,000 32x32 colour images, 10 classes"))
 DATASETS.register("csv", DatasetEntry(_csv, "any", "your CSV file: data.path=FILE data.target=COLUMN"))
+DATASETS.register("text-csv", DatasetEntry(_text("text-csv"), "classification",
+                                           "your texts: data.path=FILE.csv, columns text,label[,split]"))
+DATASETS.register("wordnet-supersenses", DatasetEntry(
+    _text("wordnet-supersenses"), "classification",
+    "WordNet 3.0 glosses labelled by supersense (82k nouns; apt install wordnet-base)"))
 DATASETS.register("image-folder", DatasetEntry(_folder, "classification",
                                                "your images: data.dir=FOLDER of <class>/ folders"))
 

@@ -39,8 +39,8 @@ class DataSpec:
     """What a model and a report need to know about the data."""
 
     task: str  # classification | regression
-    kind: str  # image | tabular
-    input_shape: tuple[int, ...]  # (C, H, W) or (F,)
+    kind: str  # image | tabular | text
+    input_shape: tuple[int, ...]  # (C, H, W), (F,) or (max tokens,)
     num_classes: int | None = None
     class_names: list[str] | None = None
     feature_names: list[str] | None = None
@@ -49,6 +49,8 @@ class DataSpec:
     target_mean: float = 0.0  # regression targets are standardised for training
     target_std: float = 1.0
     pixel_max: int = 255  # raw value of a white pixel (16 for scikit-learn's digits)
+    vocab_size: int | None = None  # text: token ids lie in 0..vocab_size-1, 0 is padding
+    tokenizer: str | None = None  # text: the `tokenizers` JSON that turns text into ids
 
     @property
     def output_dim(self) -> int:
@@ -59,6 +61,12 @@ class DataSpec:
         out["input_shape"] = list(self.input_shape)
         return out
 
+    def summary(self) -> dict[str, Any]:
+        """`to_dict` without the tokenizer's vocabulary, for run.json and the report."""
+        out = self.to_dict()
+        out.pop("tokenizer")
+        return out
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> DataSpec:
         return cls(**{**raw, "input_shape": tuple(raw["input_shape"])})
@@ -66,14 +74,16 @@ class DataSpec:
 
 @dataclass
 class Split:
-    x: torch.Tensor  # raw inputs: uint8 (N, C, H, W) images or float32 (N, F) rows
+    x: torch.Tensor  # raw inputs: uint8 (N, C, H, W) images, float32 (N, F) rows, int64 (N, L) token ids
     y: torch.Tensor  # int64 class indices or float32 targets
+    text: list[str] | None = None  # text data: the raw texts (baselines, the report's samples)
 
     def __len__(self) -> int:
         return len(self.y)
 
     def take(self, idx: Indices) -> Split:
-        return Split(self.x[idx], self.y[idx])
+        text = None if self.text is None else [self.text[int(i)] for i in idx]
+        return Split(self.x[idx], self.y[idx], text)
 
 
 @dataclass
@@ -147,6 +157,7 @@ class Dataset:
     val: Split | StreamSplit
     test: Split | StreamSplit
     source: str = ""  # where it was read from, for the report and `doctor`
+    notes: list[str] = field(default_factory=list)  # what building it skipped or changed
 
 
 def norm_params(spec: DataSpec, ndim: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,6 +175,8 @@ def normalize(x: torch.Tensor, spec: DataSpec,
     Pass `params` from `norm_params` when normalising many batches: building the two small
     tensors costs more than the arithmetic on a 64-image batch.
     """
+    if spec.kind == "text":  # token ids go to an embedding as they are
+        return x
     mean, inv_std = params or norm_params(spec, x.dim(), x.device)
     out = x.float()
     if out is x:  # already float: do not modify the caller's tensor
@@ -239,11 +252,34 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=gen)
 
 
+def length_buckets(order: torch.Tensor, lengths: torch.Tensor, batch_size: int, seed: int,
+                   epoch: int, window: int = 50) -> torch.Tensor:
+    """`order` regrouped so that each batch holds texts of similar length, batches shuffled.
+
+    Within each window of `window` batches the examples are sorted by length and cut into
+    batches; then the batches are shuffled. A batch is trimmed to its longest text, so it
+    carries little padding, while the examples a batch meets still change every epoch.
+    Depends only on (seed, epoch), like `epoch_order`.
+    """
+    span = batch_size * window
+    batches: list[torch.Tensor] = []
+    for start in range(0, len(order), span):
+        part = order[start:start + span]
+        part = part[torch.argsort(lengths[part], stable=True)]
+        batches.extend(part.split(batch_size))
+    # The one short batch stays last: the caller cuts the order every `batch_size` examples.
+    short = [batches.pop()] if batches and len(batches[-1]) < batch_size else []
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch + 7_919)
+    shuffled = [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
+    return torch.cat(shuffled + short)
+
+
 class Batches:
     """Index batching over an in-memory split, on the training device.
 
     The order of epoch `e` depends only on (seed, e), so a resumed run sees exactly the
-    batches an uninterrupted one would.
+    batches an uninterrupted one would. Text batches are trimmed to their longest row and,
+    when shuffled, grouped by length (`length_buckets`).
     """
 
     def __init__(self, split: Split, spec: DataSpec, batch_size: int, device: torch.device,
@@ -257,6 +293,7 @@ class Batches:
         self.augment = augment
         self.epoch = 0
         self._norm = norm_params(spec, self.x.dim(), self.x.device)
+        self.lengths = (self.x != 0).sum(1).clamp_min(1) if spec.kind == "text" else None
 
     def __len__(self) -> int:
         return (len(self.y) + self.batch_size - 1) // self.batch_size
@@ -266,14 +303,20 @@ class Batches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.y)
-        order = epoch_order(n, self.seed, self.epoch).to(self.x.device) if self.shuffle else None
+        order = epoch_order(n, self.seed, self.epoch) if self.shuffle else None
+        if order is not None and self.lengths is not None:
+            order = length_buckets(order, self.lengths.cpu(), self.batch_size, self.seed, self.epoch)
+        order = order.to(self.x.device) if order is not None else None
         for start in range(0, n, self.batch_size):
             if order is None:
-                xb, yb = self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
+                idx = slice(start, start + self.batch_size)
+                xb, yb = self.x[idx], self.y[idx]
             else:
                 idx = order[start:start + self.batch_size]
                 # index_select skips __getitem__'s parsing: ~10 us a batch on small models
                 xb, yb = self.x.index_select(0, idx), self.y.index_select(0, idx)
+            if self.lengths is not None:  # right-padded token ids: drop the all-padding columns
+                xb = xb[:, :int(self.lengths[idx].max())]
             xb = normalize(xb, self.spec, self._norm)
             if self.augment is not None:
                 xb = self.augment(xb)

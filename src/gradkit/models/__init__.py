@@ -41,6 +41,6 @@ def build(model_cfg: dict[str, Any], spec: Any) -> nn.Module:
 
 
 # Importing the families registers them.
-from gradkit.models import cnn, mlp, resnet  # noqa: E402,F401
+from gradkit.models import cnn, mlp, resnet, rnn, transformer  # noqa: E402,F401
 
 __all__ = ["MODELS", "ModelEntry", "build", "register"]

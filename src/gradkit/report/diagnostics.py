@@ -170,7 +170,10 @@ def _underfitting(run: RunData) -> list[Finding]:
 
 
 def _vs_linear_baseline(run: RunData) -> list[Finding]:
-    acc, logreg = run.metric("test/accuracy"), run.metric("baseline/logreg/accuracy")
+    acc = run.metric("test/accuracy")
+    logreg = run.metric("baseline/logreg/accuracy")
+    if logreg is None:
+        logreg = run.metric("baseline/tfidf-logreg/accuracy")
     if acc is not None and logreg is not None and acc <= logreg:
         text = (f"The model (test accuracy {fmt_num(acc)}) does not beat logistic regression "
                 f"({fmt_num(logreg)}): a linear model is as good here.")

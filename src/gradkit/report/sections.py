@@ -17,6 +17,7 @@ from gradkit.report.rundir import RunData, as_float, fmt_num
 BASELINE_NAMES = {
     "majority": "majority-class baseline",
     "logreg": "logistic regression",
+    "tfidf-logreg": "TF-IDF + logistic regression",
     "mean": "predict-the-mean baseline",
     "linear": "linear regression",
 }

@@ -73,6 +73,9 @@ def _samples(run: RunData) -> str:
     wrong = int((y != pred).sum())
     intro = note(f"{wrong} of {n} samples shown are misclassified (red). The samples are chosen "
                  "to show mistakes; the test accuracy above is the true rate.")
+    text = s.get("text")
+    if text is not None and len(text) >= n:
+        return intro + _text_table(text[:n], captions, y != pred)
     x = s.get("x")
     x = x[:n] if x is not None and len(x) >= n else None
     images = _as_images(x)
@@ -106,6 +109,11 @@ def _image_grid(x: np.ndarray, captions: list[str], wrong: np.ndarray) -> str:
         cells.append(f'<div class="sample {cls}"><img src="{plots.image_uri(img)}" '
                      f'alt="{esc(caption)}"><div class="caption">{esc(caption)}</div></div>')
     return '<div class="samples">' + "".join(cells) + "</div>"
+
+
+def _text_table(texts: np.ndarray, captions: list[str], wrong: np.ndarray) -> str:
+    rows = [[i, str(t), caption] for i, (t, caption) in enumerate(zip(texts, captions))]
+    return table(rows, ["#", "text", "prediction"], ["wrong" if bad else "right" for bad in wrong])
 
 
 def _sample_table(run: RunData, x: np.ndarray | None, captions: list[str], wrong) -> str:

@@ -1,0 +1,280 @@
+"""Text classification data: your CSV of (text, label[, split]) and WordNet's supersenses.
+
+Texts become fixed-width rows of token ids (padded with 0 on the right; batches are trimmed to
+their longest row, so padding costs nothing). A from-scratch model's vocabulary is trained with
+the `tokenizers` library on the training split only, never on validation or test text; its JSON
+travels in the `DataSpec`, so a saved run tokenises new text exactly as in training.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gradkit.data.base import DataSpec, Dataset, Split, check_labels, stratified_split
+from gradkit.errors import DataError, did_you_mean
+
+PAD, UNK = "[PAD]", "[UNK]"  # ids 0 and 1 in every vocabulary we train
+SPLITS = ("train", "val", "test")
+
+# WordNet 3.0's lexicographer files (lexnames(5WN)): a synset's file number is its supersense.
+LEXNAMES = [
+    "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact",
+    "noun.attribute", "noun.body", "noun.cognition", "noun.communication", "noun.event",
+    "noun.feeling", "noun.food", "noun.group", "noun.location", "noun.motive", "noun.object",
+    "noun.person", "noun.phenomenon", "noun.plant", "noun.possession", "noun.process",
+    "noun.quantity", "noun.relation", "noun.shape", "noun.state", "noun.substance", "noun.time",
+    "verb.body", "verb.change", "verb.cognition", "verb.communication", "verb.competition",
+    "verb.consumption", "verb.contact", "verb.creation", "verb.emotion", "verb.motion",
+    "verb.perception", "verb.possession", "verb.social", "verb.stative", "verb.weather",
+    "adj.ppl",
+]
+POS_FILES = {"noun": ["data.noun"], "verb": ["data.verb"], "adj": ["data.adj"], "adv": ["data.adv"],
+             "all": ["data.noun", "data.verb", "data.adj", "data.adv"]}
+# Debian's wordnet-base, then NLTK's data folders (nltk.download("wordnet") unpacks it there).
+WORDNET_DIRS = [Path("/usr/share/wordnet"), Path("/usr/local/share/wordnet"),
+                *(Path(p) / "corpora" / "wordnet" for p in
+                  [Path.home() / "nltk_data", "/usr/share/nltk_data", "/usr/local/share/nltk_data",
+                   "/usr/lib/nltk_data", "/usr/local/lib/nltk_data"])]
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_text_csv(path: str | Path) -> tuple[list[str], list[str], list[str] | None, list[str]]:
+    """(texts, labels, splits or None, notes) from a CSV with columns text,label[,split].
+
+    Rows with an empty text are skipped and counted in the notes; an empty label or an unknown
+    split name is an error naming the line.
+    """
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise DataError(f"data.path: CSV file not found: {file}")
+    try:
+        with open(file, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            header = [h.strip() for h in reader.fieldnames or []]
+            for need in ("text", "label"):
+                if need not in header:
+                    raise DataError(f"{file}: no '{need}' column{did_you_mean(need, header)}; a text "
+                                    f"CSV needs columns text,label and optionally split (has: "
+                                    f"{', '.join(header) or 'no header'})")
+            rows = [{k.strip(): (v or "") for k, v in row.items() if k} for row in reader]
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{file} is not UTF-8 text ({exc}); re-save it as UTF-8") from None
+    except csv.Error as exc:
+        raise DataError(f"{file} is not a readable CSV file ({exc})") from None
+    has_split = "split" in header
+    texts, labels, splits, empty = [], [], [], []
+    for line, row in enumerate(rows, start=2):
+        text, label = row["text"].strip(), row["label"].strip()
+        if not text:
+            empty.append(line)
+            continue
+        if not label:
+            raise DataError(f"{file} line {line}: empty label; fill it or drop the row")
+        if has_split:
+            split = row["split"].strip().lower()
+            split = {"valid": "val", "validation": "val", "dev": "val"}.get(split, split)
+            if split not in SPLITS:
+                raise DataError(f"{file} line {line}: split '{row['split']}' is not one of "
+                                f"train, val, test{did_you_mean(split, SPLITS)}")
+            splits.append(split)
+        texts.append(text)
+        labels.append(label)
+    notes = []
+    if empty:
+        shown = ", ".join(map(str, empty[:5])) + (" ..." if len(empty) > 5 else "")
+        notes.append(f"skipped {len(empty)} row(s) with an empty text (lines {shown})")
+    if not texts:
+        raise DataError(f"{file} has no rows with text")
+    return texts, labels, splits if has_split else None, notes
+
+
+def find_wordnet(data_dir: str | None) -> Path | None:
+    """A folder holding WordNet 3.0's database files (data.noun, ...), or None."""
+    roots = [Path(data_dir).expanduser()] if data_dir else []
+    if os.environ.get("GRADKIT_DATA"):
+        roots.append(Path(os.environ["GRADKIT_DATA"]).expanduser() / "wordnet")
+    for root in [*roots, *WORDNET_DIRS]:
+        for path in (root, root / "wordnet", root / "dict"):
+            if (path / "data.noun").is_file():
+                return path
+    return None
+
+
+def gloss_definition(gloss: str) -> str:
+    """A synset's gloss without its quoted examples: 'an action; "how could you..."' -> 'an action'."""
+    return gloss.split('; "')[0].strip().rstrip(";").strip()
+
+
+def wordnet_split(offset: str) -> str:
+    """About 1 in 5 synsets is test, fixed by a hash of its offset (not by the seed), as in
+    `shared/datasets/wordnet_supersenses.py`, so every run and the shipped CSV agree."""
+    return "test" if int(hashlib.sha1(offset.encode()).hexdigest(), 16) % 5 == 0 else "train"
+
+
+def read_wordnet(folder: Path, pos: str) -> tuple[list[str], list[str], list[str]]:
+    """(gloss definitions, supersense labels, splits) of every synset of part of speech `pos`."""
+    texts, labels, splits = [], [], []
+    for name in POS_FILES[pos]:
+        path = folder / name
+        if not path.is_file():
+            raise DataError(f"WordNet folder {folder} has no {name}; reinstall WordNet 3.0 there")
+        for line in path.read_text(encoding="latin-1").splitlines():
+            if line.startswith("  ") or " | " not in line:  # licence header
+                continue
+            head, _, gloss = line.partition(" | ")
+            offset, lex = head.split(" ", 2)[:2]
+            text = gloss_definition(gloss)
+            if text and 0 <= int(lex) < len(LEXNAMES):
+                texts.append(text)
+                labels.append(LEXNAMES[int(lex)])
+                splits.append(wordnet_split(offset))
+    return texts, labels, splits
+
+
+def wordnet_missing(data_dir: str | None) -> str:
+    looked = ([Path(data_dir).expanduser()] if data_dir else []) + WORDNET_DIRS
+    where = "\n".join(f"    {p}" for p in looked)
+    return ("data set 'wordnet-supersenses' needs WordNet 3.0, which was not found.\n"
+            f"  Looked in:\n{where}\n"
+            "  To get it: `sudo apt-get install wordnet-base` (Debian/Ubuntu), or "
+            "`python -m nltk.downloader wordnet`.\n"
+            "  Or give a ready CSV (columns text,label[,split]): data.path=FILE.csv, or the folder "
+            "holding WordNet's data.noun: data.dir=FOLDER.")
+
+
+# ---------------------------------------------------------------- tokenising
+
+
+def train_tokenizer(texts: list[str], kind: str, vocab_size: int, lowercase: bool) -> Any:
+    """A `tokenizers.Tokenizer` whose vocabulary is learnt from `texts` (the training split)."""
+    try:
+        from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    except ImportError:
+        raise DataError("text data needs the `tokenizers` library: pip install 'gradkit[text]'") from None
+    steps = [normalizers.NFD(), normalizers.StripAccents()]
+    norm = normalizers.Sequence([*steps, normalizers.Lowercase()] if lowercase else steps)
+    special = [PAD, UNK]
+    if kind == "word":
+        tok = Tokenizer(models.WordLevel(unk_token=UNK))
+        trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=special)
+    elif kind == "bpe":
+        tok = Tokenizer(models.BPE(unk_token=UNK))
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special)
+    else:
+        tok = Tokenizer(models.WordPiece(unk_token=UNK))
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=special)
+    tok.normalizer = norm
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    return tok
+
+
+@lru_cache(maxsize=4)
+def load_tokenizer(serialized: str) -> Any:
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_str(serialized)
+
+
+def encode(texts: list[str], spec: DataSpec) -> tuple[torch.Tensor, int]:
+    """Texts -> (int64 ids (N, spec.input_shape[0]) padded with 0, number of truncated texts)."""
+    if spec.tokenizer is None:
+        raise DataError("this run has no tokenizer recorded; it was not trained on text")
+    width = spec.input_shape[0]
+    encoded = load_tokenizer(spec.tokenizer).encode_batch([str(t) for t in texts])
+    out = torch.zeros((len(texts), width), dtype=torch.int64)
+    truncated = 0
+    for row, enc in enumerate(encoded):
+        ids = enc.ids or [1]  # a text of nothing the vocabulary knows is one [UNK]
+        truncated += len(ids) > width
+        out[row, :min(len(ids), width)] = torch.tensor(ids[:width])
+    return out, truncated
+
+
+# ---------------------------------------------------------------- building
+
+
+def build_text_dataset(name: str, texts: list[str], labels: list[str], splits: list[str] | None,
+                       cfg: Any, seed: int, source: str, notes: list[str]) -> Dataset:
+    """Split (as given, else stratified), train the vocabulary on train, encode every split."""
+    if cfg.top_k is not None:
+        keep = {lab for lab, _ in Counter(labels).most_common(cfg.top_k)}
+        rows = [i for i, lab in enumerate(labels) if lab in keep]
+        texts, labels = [texts[i] for i in rows], [labels[i] for i in rows]
+        splits = [splits[i] for i in rows] if splits is not None else None
+    idx = np.arange(len(texts))
+    if splits is not None:
+        where = np.array(splits)
+        train_idx, val_idx, test_idx = (idx[where == s] for s in SPLITS)
+        if not len(test_idx):
+            raise DataError(f"{source}: the split column names no test rows; mark some rows "
+                            "split=test or drop the column for a stratified split")
+    else:
+        train_idx, val_idx, test_idx = idx, idx[:0], None
+    names = sorted(set(labels[i] for i in train_idx))
+    index = {lab: k for k, lab in enumerate(names)}
+    y_all = np.array([index.get(lab, -1) for lab in labels], dtype=np.int64)
+    unknown = sorted({labels[i] for i in idx if y_all[i] < 0})
+    if unknown:
+        raise DataError(f"{source}: label(s) {', '.join(map(repr, unknown[:5]))} appear outside the "
+                        "training split but never in it; a model cannot learn them. Move some of "
+                        "those rows to split=train or drop them")
+    if test_idx is None:
+        keep, held = stratified_split(y_all, cfg.test_fraction, seed)
+        train_idx, test_idx = keep, held
+    if cfg.limit is not None and cfg.limit < len(train_idx):
+        keep, _ = stratified_split(y_all[train_idx], 1 - cfg.limit / len(train_idx), seed)
+        train_idx = train_idx[keep]
+    if not len(val_idx):
+        fit, held = stratified_split(y_all[train_idx], cfg.val_fraction, seed)
+        train_idx, val_idx = train_idx[fit], train_idx[held]
+    tokenizer = train_tokenizer([texts[i] for i in train_idx], cfg.tokenizer, cfg.vocab_size,
+                                cfg.lowercase)
+    spec = DataSpec("classification", "text", (cfg.max_length,), len(names), names,
+                    vocab_size=tokenizer.get_vocab_size(), tokenizer=tokenizer.to_str())
+    parts = {}
+    truncated = 0
+    for split_name, rows in (("train", train_idx), ("val", val_idx), ("test", test_idx)):
+        split_texts = [texts[i] for i in rows]
+        x, cut = encode(split_texts, spec)
+        truncated += cut
+        parts[split_name] = Split(x, torch.from_numpy(y_all[rows]), split_texts)
+    if truncated:
+        notes = [*notes, f"{truncated} text(s) longer than data.max_length={cfg.max_length} "
+                         "tokens were truncated"]
+    for split in parts.values():
+        check_labels(split.y, len(names), name)
+    return Dataset(name, spec, parts["train"], parts["val"], parts["test"], source, notes)
+
+
+def load_text_csv(cfg: Any, seed: int) -> Dataset:
+    if not cfg.path:
+        raise DataError("data.name=text-csv needs data.path=FILE.csv with columns text,label "
+                        "(and optionally split: train/val/test)")
+    texts, labels, splits, notes = read_text_csv(cfg.path)
+    file = Path(cfg.path).expanduser()
+    return build_text_dataset(file.stem, texts, labels, splits, cfg, seed, str(file), notes)
+
+
+def load_wordnet_supersenses(cfg: Any, seed: int) -> Dataset:
+    """Glosses labelled with their supersense: from data.path (a CSV) or a WordNet installation."""
+    if cfg.path:
+        texts, labels, splits, notes = read_text_csv(cfg.path)
+        source = str(Path(cfg.path).expanduser())
+    else:
+        folder = find_wordnet(cfg.dir)
+        if folder is None:
+            raise DataError(wordnet_missing(cfg.dir))
+        texts, labels, splits = read_wordnet(folder, cfg.pos)
+        notes, source = [], str(folder)
+    return build_text_dataset("wordnet-supersenses", texts, labels, splits, cfg, seed, source, notes)

@@ -1,0 +1,174 @@
+"""A Transformer encoder written from self-attention up, for text and series.
+
+    attention(q, k, v) = softmax(q kᵀ / √d_head, padding masked) v        one head
+    multi-head: project to q, k, v, split into heads, attend, join, project back
+    block (pre-norm): x + attn(norm(x)), then x + ff(norm(x))
+    encoder: embeddings + positions (sinusoidal or learned) -> blocks -> norm -> pool -> head
+
+The tests check `scaled_dot_product_attention` against PyTorch's fused kernel and a whole block
+against `nn.TransformerEncoderLayer(norm_first=True)` with the same weights. Set
+`record_attention = True` on the model to keep each layer's attention weights (the report's
+heat maps).
+"""
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, model_validator
+from torch import nn
+
+from gradkit.config import Section
+from gradkit.models import register
+from gradkit.models.layers import SequenceInput
+
+
+class TransformerConfig(Section):
+    dim: int = Field(128, ge=2)  # model width (embedding size)
+    heads: int = Field(4, ge=1)  # dim must divide by heads
+    layers: int = Field(2, ge=1)
+    ff_dim: int = Field(256, ge=1)  # hidden width of each block's feed-forward part
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    activation: Literal["relu", "gelu"] = "gelu"
+    positions: Literal["sinusoidal", "learned"] = "sinusoidal"
+    pool: Literal["mean", "cls", "max"] = "mean"  # how the tokens become one vector
+
+    @model_validator(mode="after")
+    def _heads_divide_dim(self) -> TransformerConfig:
+        if self.dim % self.heads:
+            raise ValueError(f"model.dim={self.dim} must be a multiple of model.heads={self.heads}, "
+                             f"e.g. model.dim={self.heads * max(1, round(self.dim / self.heads))}")
+        return self
+
+
+def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                 pad: torch.Tensor | None = None, dropout: float = 0.0
+                                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(q kᵀ / √d) v over (B, H, L, d) tensors; `pad` (B, L) is True at padded keys.
+
+    Returns the output (B, H, L, d) and the attention weights (B, H, L, L).
+    """
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if pad is not None:
+        scores = scores.masked_fill(pad[:, None, None, :], float("-inf"))
+    weights = scores.softmax(-1)
+    if dropout:
+        weights = F.dropout(weights, dropout)
+    return weights @ v, weights
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """Self-attention with `heads` heads; parameters laid out as `nn.MultiheadAttention`'s."""
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.in_proj = nn.Linear(dim, 3 * dim)  # q, k, v stacked
+        self.out_proj = nn.Linear(dim, dim)
+        self.weights: torch.Tensor | None = None  # last attention weights, when recorded
+        self.record = False
+
+    def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None) -> torch.Tensor:
+        b, n, d = x.shape
+        q, k, v = self.in_proj(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        out, weights = scaled_dot_product_attention(q, k, v, pad, self.dropout if self.training else 0.0)
+        if self.record:
+            self.weights = weights.detach()
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, d))
+
+
+class EncoderBlock(nn.Module):
+    """Pre-norm: x + dropout(attention(norm(x))), then x + dropout(ff(norm(x)))."""
+
+    def __init__(self, dim: int, heads: int, ff_dim: int, dropout: float, act: str) -> None:
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = MultiHeadSelfAttention(dim, heads, dropout)
+        self.ff = nn.Sequential(nn.Linear(dim, ff_dim), nn.GELU() if act == "gelu" else nn.ReLU(),
+                                nn.Dropout(dropout), nn.Linear(ff_dim, dim))
+        self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.drop1(self.attn(self.norm1(x), pad))
+        return x + self.drop2(self.ff(self.norm2(x)))
+
+
+def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
+    """(length, dim): sin on even features, cos on odd ones, wavelengths 2π..10000·2π."""
+    pos = torch.arange(length, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10_000.0) / dim))
+    out = torch.zeros(length, dim)
+    out[:, 0::2] = torch.sin(pos * freq)
+    out[:, 1::2] = torch.cos(pos * freq[: dim // 2])
+    return out
+
+
+class TransformerEncoder(nn.Module):
+    """Embeddings + positions -> pre-norm blocks -> norm -> pooled -> linear head.
+
+    >>> spec = DataSpec("classification", "text", (20,), 4, vocab_size=100)
+    >>> TransformerEncoder(spec, 4, TransformerConfig())(torch.randint(1, 100, (2, 20))).shape
+    torch.Size([2, 4])
+    """
+
+    def __init__(self, spec, out_features: int, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.inputs = SequenceInput(spec, cfg.dim)
+        length = spec.input_shape[0] + (cfg.pool == "cls")
+        if cfg.positions == "learned":
+            self.positions = nn.Parameter(torch.randn(length, cfg.dim) * 0.02)
+        else:
+            self.register_buffer("positions", sinusoidal_positions(length, cfg.dim), persistent=False)
+        self.cls = nn.Parameter(torch.randn(1, 1, cfg.dim) * 0.02) if cfg.pool == "cls" else None
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(EncoderBlock(cfg.dim, cfg.heads, cfg.ff_dim, cfg.dropout,
+                                                 cfg.activation) for _ in range(cfg.layers))
+        self.norm = nn.LayerNorm(cfg.dim)
+        self.head = nn.Linear(cfg.dim, out_features)
+
+    @property
+    def record_attention(self) -> bool:
+        return self.blocks[0].attn.record
+
+    @record_attention.setter
+    def record_attention(self, on: bool) -> None:
+        for block in self.blocks:
+            block.attn.record = on
+
+    def attention_weights(self) -> list[torch.Tensor]:
+        """Each layer's (B, heads, L, L) weights from the last forward with recording on."""
+        return [b.attn.weights for b in self.blocks if b.attn.weights is not None]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L) ids or (B, L, F) -> (B, out)
+        h, pad = self.inputs(x)
+        if self.inputs.text:
+            h = h * math.sqrt(self.cfg.dim)  # embeddings on the scale of the positions
+        if self.cls is not None:
+            h = torch.cat([self.cls.expand(len(h), -1, -1), h], dim=1)
+            if pad is not None:
+                pad = F.pad(pad, (1, 0), value=False)
+        h = self.drop(h + self.positions[: h.shape[1]])
+        for block in self.blocks:
+            h = block(h, pad)
+        h = self.norm(h)
+        if self.cls is not None:
+            pooled = h[:, 0]
+        elif self.cfg.pool == "max":
+            pooled = h.masked_fill(pad.unsqueeze(-1), float("-inf")).amax(1) if pad is not None else h.amax(1)
+        elif pad is not None:
+            keep = (~pad).unsqueeze(-1).to(h.dtype)
+            pooled = (h * keep).sum(1) / keep.sum(1).clamp_min(1)
+        else:
+            pooled = h.mean(1)
+        return self.head(pooled)
+
+
+def _build(cfg: TransformerConfig, spec) -> TransformerEncoder:
+    return TransformerEncoder(spec, spec.output_dim, cfg)
+
+
+register("transformer", TransformerConfig,
+         "Transformer encoder from self-attention up: heads, layers, positions, pooling")(_build)

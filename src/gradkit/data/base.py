@@ -293,7 +293,8 @@ class Batches:
         self.augment = augment
         self.epoch = 0
         self._norm = norm_params(spec, self.x.dim(), self.x.device)
-        self.lengths = (self.x != 0).sum(1).clamp_min(1) if spec.kind == "text" else None
+        # text: tokens per row, kept on the CPU so cutting a batch's width never syncs a GPU
+        self.lengths = (split.x != 0).sum(1).clamp_min(1) if spec.kind == "text" else None
 
     def __len__(self) -> int:
         return (len(self.y) + self.batch_size - 1) // self.batch_size
@@ -305,18 +306,21 @@ class Batches:
         n = len(self.y)
         order = epoch_order(n, self.seed, self.epoch) if self.shuffle else None
         if order is not None and self.lengths is not None:
-            order = length_buckets(order, self.lengths.cpu(), self.batch_size, self.seed, self.epoch)
+            order = length_buckets(order, self.lengths, self.batch_size, self.seed, self.epoch)
+        widths = None
+        if self.lengths is not None:  # right-padded token ids: each batch drops its padding columns
+            ordered = self.lengths if order is None else self.lengths[order]
+            widths = [int(w.max()) for w in ordered.split(self.batch_size)]
         order = order.to(self.x.device) if order is not None else None
-        for start in range(0, n, self.batch_size):
+        for b, start in enumerate(range(0, n, self.batch_size)):
             if order is None:
-                idx = slice(start, start + self.batch_size)
-                xb, yb = self.x[idx], self.y[idx]
+                xb, yb = self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
             else:
                 idx = order[start:start + self.batch_size]
                 # index_select skips __getitem__'s parsing: ~10 us a batch on small models
                 xb, yb = self.x.index_select(0, idx), self.y.index_select(0, idx)
-            if self.lengths is not None:  # right-padded token ids: drop the all-padding columns
-                xb = xb[:, :int(self.lengths[idx].max())]
+            if widths is not None:
+                xb = xb[:, :widths[b]]
             xb = normalize(xb, self.spec, self._norm)
             if self.augment is not None:
                 xb = self.augment(xb)

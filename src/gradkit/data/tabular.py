@@ -56,7 +56,8 @@ def load_sklearn(name: str, val_fraction: float, test_fraction: float, seed: int
     return make_dataset(name, spec, train, test, val_fraction, seed, limit, "scikit-learn")
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    """(header, data rows) of a UTF-8 CSV file; blank rows dropped, ragged rows an error."""
     if not path.is_file():
         raise DataError(f"data.path: CSV file not found: {path}")
     try:
@@ -64,6 +65,8 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
             rows = list(csv.reader(fh))
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not UTF-8 text ({exc}); re-save it as UTF-8") from None
+    except csv.Error as exc:
+        raise DataError(f"{path} is not a readable CSV file ({exc})") from None
     rows = [r for r in rows if any(cell.strip() for cell in r)]
     if len(rows) < 2:
         raise DataError(f"{path} needs a header row and at least one data row")
@@ -99,7 +102,7 @@ def load_csv(path: str | None, target: str | None, task: str, val_fraction: floa
     if not path:
         raise DataError("data.name=csv needs data.path=FILE.csv and data.target=COLUMN")
     file = Path(path).expanduser()
-    header, rows = _read_csv(file)
+    header, rows = read_csv(file)
     if not target or target not in header:
         what = f"target column '{target}' is not in {file}" if target else "data.target is not set"
         raise DataError(f"{what}{did_you_mean(target or '', header)}; columns: {', '.join(header)}")

@@ -7,9 +7,7 @@ travels in the `DataSpec`, so a saved run tokenises new text exactly as in train
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import os
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
@@ -18,7 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from gradkit.data.base import DataSpec, Dataset, Split, check_labels, stratified_split
+from gradkit.data.base import DataSpec, Dataset, Split, stratified_split
+from gradkit.data.resolve import search_dirs
+from gradkit.data.tabular import read_csv
 from gradkit.errors import DataError, did_you_mean
 
 PAD, UNK = "[PAD]", "[UNK]"  # ids 0 and 1 in every vocabulary we train
@@ -55,22 +55,12 @@ def read_text_csv(path: str | Path) -> tuple[list[str], list[str], list[str] | N
     split name is an error naming the line.
     """
     file = Path(path).expanduser()
-    if not file.is_file():
-        raise DataError(f"data.path: CSV file not found: {file}")
-    try:
-        with open(file, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            header = [h.strip() for h in reader.fieldnames or []]
-            for need in ("text", "label"):
-                if need not in header:
-                    raise DataError(f"{file}: no '{need}' column{did_you_mean(need, header)}; a text "
-                                    f"CSV needs columns text,label and optionally split (has: "
-                                    f"{', '.join(header) or 'no header'})")
-            rows = [{k.strip(): (v or "") for k, v in row.items() if k} for row in reader]
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{file} is not UTF-8 text ({exc}); re-save it as UTF-8") from None
-    except csv.Error as exc:
-        raise DataError(f"{file} is not a readable CSV file ({exc})") from None
+    header, raw_rows = read_csv(file)
+    for need in ("text", "label"):
+        if need not in header:
+            raise DataError(f"{file}: no '{need}' column{did_you_mean(need, header)}; a text CSV "
+                            f"needs columns text,label and optionally split (has: {', '.join(header)})")
+    rows = [dict(zip(header, row)) for row in raw_rows]
     has_split = "split" in header
     texts, labels, splits, empty = [], [], [], []
     for line, row in enumerate(rows, start=2):
@@ -98,16 +88,15 @@ def read_text_csv(path: str | Path) -> tuple[list[str], list[str], list[str] | N
     return texts, labels, splits if has_split else None, notes
 
 
+def wordnet_dirs(data_dir: str | None) -> list[Path]:
+    """Where WordNet is looked for: gradkit's usual places (data.dir, $GRADKIT_DATA, the cache,
+    system data folders; each also with wordnet/ and dict/), then Debian's and NLTK's."""
+    return [*search_dirs("wordnet", data_dir, ["wordnet", "dict"]), *WORDNET_DIRS]
+
+
 def find_wordnet(data_dir: str | None) -> Path | None:
     """A folder holding WordNet 3.0's database files (data.noun, ...), or None."""
-    roots = [Path(data_dir).expanduser()] if data_dir else []
-    if os.environ.get("GRADKIT_DATA"):
-        roots.append(Path(os.environ["GRADKIT_DATA"]).expanduser() / "wordnet")
-    for root in [*roots, *WORDNET_DIRS]:
-        for path in (root, root / "wordnet", root / "dict"):
-            if (path / "data.noun").is_file():
-                return path
-    return None
+    return next((p for p in wordnet_dirs(data_dir) if (p / "data.noun").is_file()), None)
 
 
 def gloss_definition(gloss: str) -> str:
@@ -142,8 +131,7 @@ def read_wordnet(folder: Path, pos: str) -> tuple[list[str], list[str], list[str
 
 
 def wordnet_missing(data_dir: str | None) -> str:
-    looked = ([Path(data_dir).expanduser()] if data_dir else []) + WORDNET_DIRS
-    where = "\n".join(f"    {p}" for p in looked)
+    where = "\n".join(f"    {p}" for p in wordnet_dirs(data_dir))
     return ("data set 'wordnet-supersenses' needs WordNet 3.0, which was not found.\n"
             f"  Looked in:\n{where}\n"
             "  To get it: `sudo apt-get install wordnet-base` (Debian/Ubuntu), or "
@@ -252,8 +240,6 @@ def build_text_dataset(name: str, texts: list[str], labels: list[str], splits: l
     if truncated:
         notes = [*notes, f"{truncated} text(s) longer than data.max_length={cfg.max_length} "
                          "tokens were truncated"]
-    for split in parts.values():
-        check_labels(split.y, len(names), name)
     return Dataset(name, spec, parts["train"], parts["val"], parts["test"], source, notes)
 
 

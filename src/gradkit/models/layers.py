@@ -5,6 +5,8 @@ from typing import Literal
 
 from torch import nn
 
+from gradkit.errors import ConfigError
+
 Activation = Literal["relu", "leaky_relu", "gelu", "sigmoid", "tanh"]
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU,
@@ -30,16 +32,12 @@ class SequenceInput(nn.Module):
         self.text = spec.kind == "text"
         if self.text:
             if not spec.vocab_size:
-                from gradkit.errors import ConfigError
-
                 raise ConfigError("a text model needs a vocabulary: use a text data set "
                                   "(data.name=text-csv or wordnet-supersenses)")
             self.layer = nn.Embedding(spec.vocab_size, dim or 128, padding_idx=0)
             self.width = dim or 128
         else:
             if len(spec.input_shape) not in (1, 2):
-                from gradkit.errors import ConfigError
-
                 raise ConfigError(f"a sequence model needs text or a series (L, F); this data has "
                                   f"shape {tuple(spec.input_shape)}; use model.name=cnn or mlp")
             features = spec.input_shape[1] if len(spec.input_shape) == 2 else 1

@@ -164,6 +164,7 @@ def _final_metrics(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device) -
     from gradkit.metrics.baselines import baselines
 
     metrics: dict[str, float] = {}
+    test_pred = None
     for split_name, split in (("val", data.val), ("test", data.test)):
         if not len(split):
             continue
@@ -171,37 +172,57 @@ def _final_metrics(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device) -
                                workers=cfg.data.workers)
         scalars, details = evaluate_batches(task, batches, device, cfg.train.precision)
         metrics.update({f"{split_name}/{k}": v for k, v in scalars.items()})
-        if split_name == "test" and details:
-            run.write_json("artifacts/test_details.json", details)
+        if split_name == "test":
+            test_pred = _in_split_order(getattr(task, "last_pred", None), batches)
+            if details:
+                run.write_json("artifacts/test_details.json", details)
     metrics.update(baselines(data, cfg.seed))
-    _write_samples(task, data, cfg, run, device)
+    _write_samples(task, data, cfg, run, device, test_pred)
     return metrics
 
 
+def _in_split_order(pred: torch.Tensor | None, batches) -> torch.Tensor | None:
+    """Per-example predictions of an evaluation pass, put back in the split's order."""
+    order = getattr(batches, "order", None)
+    if pred is None or order is None:
+        return pred
+    out = torch.empty_like(pred)
+    out[order.cpu()] = pred
+    return out
+
+
 @torch.inference_mode()
-def _write_samples(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device) -> None:
-    """Test examples for the report: about half of them misclassified, when there are any."""
+def _write_samples(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device,
+                   pred: torch.Tensor | None = None) -> None:
+    """Test examples for the report: about half of them misclassified, when there are any.
+
+    `pred`, the test pass's predicted classes, saves a second pass over the test split: only
+    the examples shown are run again, for their probabilities.
+    """
     for module in task.models.values():
         module.eval()
-    batches = make_batches(data.test, data.spec, cfg.train.eval_batch_size, device,
-                           workers=cfg.data.workers)
-    out = torch.cat([task.predict(x).float().cpu() for x, _ in batches])
     y = data.test.y
     path = run.path / "artifacts" / "samples.npz"
     path.parent.mkdir(exist_ok=True)
-    if data.spec.task != "classification":
-        np.savez_compressed(path, y=y.numpy(), pred=out.numpy())
-        return
-    pred = out.argmax(1)
+    if pred is None or len(pred) != len(y):
+        batches = make_batches(data.test, data.spec, cfg.train.eval_batch_size, device,
+                               workers=cfg.data.workers)
+        out = _in_split_order(torch.cat([task.predict(x).float().cpu() for x, _ in batches]), batches)
+        if data.spec.task != "classification":
+            np.savez_compressed(path, y=y.numpy(), pred=out.numpy())
+            return
+        pred = out.argmax(1)
     wrong = torch.nonzero(pred != y).flatten()
     right = torch.nonzero(pred == y).flatten()
     n = cfg.output.samples
     half = min(len(wrong), n // 2)
     idx = torch.cat([wrong[:half], right[: n - half]]).sort().values
     shown = data.test.take(idx)  # decodes only these when the test split is streamed
+    batches = make_batches(shown, data.spec, cfg.train.eval_batch_size, device)
+    prob = _in_split_order(torch.cat([task.predict(x).float().cpu() for x, _ in batches]), batches)
     text = {} if shown.text is None else {"text": np.array(shown.text, dtype=str)}
     np.savez_compressed(path, x=shown.x.numpy(), y=shown.y.numpy(), pred=pred[idx].numpy(),
-                        prob=out[idx].numpy(), **text)
+                        prob=prob.numpy(), **text)
 
 
 def _report(run: RunDir, verbose: bool) -> None:

@@ -40,7 +40,10 @@ class DataConfig(Section):
     memory_limit_mb: int = Field(2048, ge=1)  # budget for the decoded uint8 images
     workers: int | None = Field(None, ge=0)  # DataLoader processes for streamed data; null: min(4, CPUs-1)
     # text only:
-    tokenizer: Literal["wordpiece", "bpe", "word"] = "wordpiece"  # vocabulary learnt on train only
+    # wordpiece/bpe/word: a vocabulary learnt on train only; pretrained: the tokenizer of
+    # `data.pretrained` (set from model.pretrained for model.name=bert)
+    tokenizer: Literal["wordpiece", "bpe", "word", "pretrained"] = "wordpiece"
+    pretrained: str | None = None
     vocab_size: int = Field(8000, ge=10)
     max_length: int = Field(64, ge=1)  # tokens kept per text; longer texts are truncated (counted)
     lowercase: bool = True
@@ -77,7 +80,8 @@ class OptimConfig(Section):
     nesterov: bool = False
     betas: tuple[float, float] = (0.9, 0.999)
     alpha: float = 0.99  # RMSprop smoothing constant
-    schedule: Literal["none", "step", "cosine", "onecycle"] = "none"
+    # linear: decay to 0 at the end (BERT fine-tuning's schedule, with warmup_epochs)
+    schedule: Literal["none", "step", "cosine", "onecycle", "linear"] = "none"
     warmup_epochs: float = Field(0.0, ge=0.0)  # linear warm-up, in (fractional) epochs
     step_size: int = Field(10, ge=1)  # epochs between decays for `step`
     gamma: float = Field(0.1, gt=0.0)  # decay factor for `step`
@@ -95,6 +99,7 @@ class TrainConfig(Section):
     deterministic: bool = False
     threads: int | None = Field(None, ge=1)
     channels_last: bool = False
+    unfreeze_at_epoch: int | None = Field(None, ge=1)  # with a frozen encoder: train it all from epoch N
 
     @field_validator("device")
     @classmethod
@@ -277,6 +282,12 @@ def _check_names(cfg: RunConfig, source: str) -> None:
     except ValidationError as exc:
         raise ConfigError(_format(exc, entry.config, source, prefix="model")) from None
     cfg.model = {"name": name, **typed.model_dump(mode="json")}
+    if entry.own_tokenizer:  # a pretrained model reads its own tokenizer's ids, nothing else
+        wanted = cfg.model["pretrained"]
+        if cfg.data.pretrained not in (None, wanted):
+            raise ConfigError(f"invalid config ({source}): data.pretrained={cfg.data.pretrained} "
+                              f"differs from model.pretrained={wanted}; drop data.pretrained")
+        cfg.data.tokenizer, cfg.data.pretrained = "pretrained", wanted
 
 
 def _fields_at(schema: type[BaseModel], loc: tuple) -> list[str]:

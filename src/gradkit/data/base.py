@@ -278,8 +278,10 @@ class Batches:
     """Index batching over an in-memory split, on the training device.
 
     The order of epoch `e` depends only on (seed, e), so a resumed run sees exactly the
-    batches an uninterrupted one would. Text batches are trimmed to their longest row and,
-    when shuffled, grouped by length (`length_buckets`).
+    batches an uninterrupted one would. Text batches are trimmed to their longest row and
+    grouped by length: shuffled ones by `length_buckets`, unshuffled (evaluation) ones sorted,
+    so a batch of 1,024 short glosses is not padded to its one long text; `order` then holds
+    the permutation, for a caller that needs per-example outputs in the split's order.
     """
 
     def __init__(self, split: Split, spec: DataSpec, batch_size: int, device: torch.device,
@@ -295,6 +297,7 @@ class Batches:
         self._norm = norm_params(spec, self.x.dim(), self.x.device)
         # text: tokens per row, kept on the CPU so cutting a batch's width never syncs a GPU
         self.lengths = (split.x != 0).sum(1).clamp_min(1) if spec.kind == "text" else None
+        self.order = None if self.lengths is None or shuffle else torch.argsort(self.lengths, stable=True)
 
     def __len__(self) -> int:
         return (len(self.y) + self.batch_size - 1) // self.batch_size
@@ -304,7 +307,7 @@ class Batches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.y)
-        order = epoch_order(n, self.seed, self.epoch) if self.shuffle else None
+        order = epoch_order(n, self.seed, self.epoch) if self.shuffle else self.order
         if order is not None and self.lengths is not None:
             order = length_buckets(order, self.lengths, self.batch_size, self.seed, self.epoch)
         widths = None

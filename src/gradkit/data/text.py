@@ -167,6 +167,37 @@ def train_tokenizer(texts: list[str], kind: str, vocab_size: int, lowercase: boo
     return tok
 
 
+def pretrained_tokenizer(name: str | None, max_length: int) -> Any:
+    """The `tokenizers.Tokenizer` behind a pretrained model's own (fast) tokenizer.
+
+    Its JSON then travels in the spec like one we trained, so batching, trimming and saved
+    runs work unchanged. Padding and truncation are ours (`encode`), not the JSON's.
+    """
+    from gradkit import pretrained
+
+    if not name:
+        raise DataError("data.tokenizer=pretrained needs data.pretrained=MODEL (a folder, a hub id, "
+                        "or minilm); with model.name=bert it is set from model.pretrained")
+    hf = pretrained.load("tokenizer", name)
+    backend = getattr(hf, "backend_tokenizer", None)
+    if backend is None:
+        raise DataError(f"the tokenizer of {name} is not a fast (Rust) tokenizer; gradkit needs one "
+                        "(a tokenizer.json in the model folder)")
+    if hf.pad_token_id != 0:  # our batches pad with 0 and read 0 as padding (BERT's [PAD])
+        raise DataError(f"the tokenizer of {name} pads with id {hf.pad_token_id}; gradkit's text "
+                        "batches need padding id 0, as the BERT family has")
+    limit = getattr(hf, "model_max_length", None) or 10**9
+    if max_length > limit:
+        raise DataError(f"data.max_length={max_length} exceeds what {name} reads ({limit} tokens); "
+                        f"set data.max_length={min(limit, 512)} or less")
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_str(backend.to_str())  # a copy: the cached original keeps its settings
+    tok.no_padding()
+    tok.no_truncation()
+    return tok
+
+
 @lru_cache(maxsize=4)
 def load_tokenizer(serialized: str) -> Any:
     from tokenizers import Tokenizer
@@ -179,13 +210,19 @@ def encode(texts: list[str], spec: DataSpec) -> tuple[torch.Tensor, int]:
     if spec.tokenizer is None:
         raise DataError("this run has no tokenizer recorded; it was not trained on text")
     width = spec.input_shape[0]
-    encoded = load_tokenizer(spec.tokenizer).encode_batch([str(t) for t in texts])
+    tokenizer = load_tokenizer(spec.tokenizer)
+    # A pretrained tokenizer wraps each text in special tokens ([CLS] ... [SEP]); a cut text
+    # keeps its closing one, as the model saw in pre-training.
+    keep_last = tokenizer.post_processor is not None
+    encoded = tokenizer.encode_batch([str(t) for t in texts])
     out = torch.zeros((len(texts), width), dtype=torch.int64)
     truncated = 0
     for row, enc in enumerate(encoded):
         ids = enc.ids or [1]  # a text of nothing the vocabulary knows is one [UNK]
-        truncated += len(ids) > width
-        out[row, :min(len(ids), width)] = torch.tensor(ids[:width])
+        if len(ids) > width:
+            truncated += 1
+            ids = ids[:width - 1] + ids[-1:] if keep_last else ids[:width]
+        out[row, :len(ids)] = torch.tensor(ids)
     return out, truncated
 
 
@@ -226,8 +263,11 @@ def build_text_dataset(name: str, texts: list[str], labels: list[str], splits: l
     if not len(val_idx):
         fit, held = stratified_split(y_all[train_idx], cfg.val_fraction, seed)
         train_idx, val_idx = train_idx[fit], train_idx[held]
-    tokenizer = train_tokenizer([texts[i] for i in train_idx], cfg.tokenizer, cfg.vocab_size,
-                                cfg.lowercase)
+    if cfg.tokenizer == "pretrained":
+        tokenizer = pretrained_tokenizer(cfg.pretrained, cfg.max_length)
+    else:
+        tokenizer = train_tokenizer([texts[i] for i in train_idx], cfg.tokenizer, cfg.vocab_size,
+                                    cfg.lowercase)
     spec = DataSpec("classification", "text", (cfg.max_length,), len(names), names,
                     vocab_size=tokenizer.get_vocab_size(), tokenizer=tokenizer.to_str())
     parts = {}

@@ -18,16 +18,18 @@ class ModelEntry:
     build: Callable[[Any, Any], nn.Module]  # (typed config, DataSpec) -> module
     config: type[Section]
     description: str
+    own_tokenizer: bool = False  # pretrained: the data is tokenised by `model.pretrained`'s tokenizer
 
 
 MODELS: Registry[ModelEntry] = Registry("model")
 
 
-def register(name: str, config: type[Section], description: str) -> Callable:
+def register(name: str, config: type[Section], description: str, own_tokenizer: bool = False
+             ) -> Callable:
     """Decorator: `@register("mlp", MLPConfig, "...")` on a builder `(cfg, spec) -> nn.Module`."""
 
     def decorator(builder: Callable[[Any, Any], nn.Module]) -> Callable[[Any, Any], nn.Module]:
-        MODELS.register(name, ModelEntry(builder, config, description))
+        MODELS.register(name, ModelEntry(builder, config, description, own_tokenizer))
         return builder
 
     return decorator
@@ -41,6 +43,6 @@ def build(model_cfg: dict[str, Any], spec: Any) -> nn.Module:
 
 
 # Importing the families registers them.
-from gradkit.models import cnn, mlp, resnet, rnn, transformer  # noqa: E402,F401
+from gradkit.models import bert, cnn, mlp, resnet, rnn, transformer  # noqa: E402,F401
 
 __all__ = ["MODELS", "ModelEntry", "build", "register"]

@@ -54,6 +54,7 @@ class ClassificationTask:
 
     def eval_end(self) -> tuple[dict[str, float], dict[str, Any]]:
         preds, targets = torch.cat(self._preds), torch.cat(self._targets)
+        self.last_pred = preds  # the pass's predicted classes, in batch order
         scalars, details = classification_metrics(preds, targets, self.num_classes)
         scalars = {"loss": self._loss_sum / max(self._count, 1), **scalars}
         self._reset()

@@ -180,11 +180,17 @@ def fit(task, data: Dataset, cfg, run=None, device: torch.device | None = None,
         state = _restore(resume, task, optimizers, schedulers, stepper)
         if run is not None:
             run.write_metrics_history(state["history"])
+    if tc.unfreeze_at_epoch is not None and not _unfreezable(task):
+        raise ConfigError("train.unfreeze_at_epoch needs a model with a frozen part, e.g. "
+                          "model.name=bert model.freeze=encoder")
     progress = Progress(tc.epochs, len(train), verbose)
     stop_reason = None
     start = time.perf_counter() - state["elapsed"]
     try:
         for epoch in range(state["epoch"] + 1, tc.epochs + 1):
+            if tc.unfreeze_at_epoch is not None and epoch >= tc.unfreeze_at_epoch:
+                for model in _unfreezable(task):
+                    model.unfreeze()  # idempotent, so a resumed run gets it too
             record = _train_epoch(task, train, stepper, epoch, device, tc, progress)
             scalars, _ = evaluate(task, val, device, tc.precision)
             record.update({f"val/{k}": v for k, v in scalars.items()})
@@ -200,6 +206,10 @@ def fit(task, data: Dataset, cfg, run=None, device: torch.device | None = None,
         progress.close()
     return FitResult(state["epoch"], state["best_epoch"], state["best_value"], stop_reason,
                      state["history"], time.perf_counter() - start)
+
+
+def _unfreezable(task) -> list:
+    return [m for m in task.models.values() if callable(getattr(m, "unfreeze", None))]
 
 
 def _train_epoch(task, train: Batches, stepper: Stepper, epoch: int, device: torch.device,

@@ -51,6 +51,8 @@ def build_scheduler(opt: torch.optim.Optimizer, cfg, steps_per_epoch: int, epoch
         main = S.StepLR(opt, step_size=cfg.step_size * steps_per_epoch, gamma=cfg.gamma)
     elif cfg.schedule == "cosine":
         main = S.CosineAnnealingLR(opt, T_max=max(total - warm, 1))
+    elif cfg.schedule == "linear":  # the last step trains at lr / (total - warm), not at 0
+        main = S.LambdaLR(opt, lambda i: max(0.0, 1.0 - i / max(total - warm, 1)))
     if not warm:
         return main
     warmup = S.LinearLR(opt, start_factor=0.01, end_factor=1.0, total_iters=warm)

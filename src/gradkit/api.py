@@ -189,8 +189,10 @@ def _write_samples(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device) -
     y = data.test.y
     path = run.path / "artifacts" / "samples.npz"
     path.parent.mkdir(exist_ok=True)
-    if data.spec.task != "classification":
-        np.savez_compressed(path, y=y.numpy(), pred=out.numpy())
+    if data.spec.task != "classification":  # every test example: (N,), or (N, horizon) forecasts
+        time = getattr(data.test, "time", None)  # a series' time labels, for the report's axis
+        extra = {} if time is None else {"time": np.asarray(time)}
+        np.savez_compressed(path, y=y.numpy(), pred=out.numpy(), **extra)
         return
     pred = out.argmax(1)
     wrong = torch.nonzero(pred != y).flatten()

@@ -13,7 +13,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q $(TORCH) || $(BIN)/pip install -q torch torchvision
-	$(BIN)/pip install -q -e ".[dev,text]"
+	$(BIN)/pip install -q -e ".[dev,text,series]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -29,6 +29,7 @@ bench: install
 	$(BIN)/python benchmarks/fashion_cnn.py
 	$(BIN)/python benchmarks/recipes.py
 	$(BIN)/python benchmarks/image_folder.py
+	$(BIN)/python benchmarks/series.py
 
 docs: install
 	$(BIN)/gradkit recipes --markdown > docs/recipes.md

@@ -28,6 +28,7 @@ each script also measures other processes' CPU share and flags a busy machine):
     .venv/bin/python benchmarks/fashion_cnn.py   # fashion-cnn in the 90 s budget (--set key=value)
     .venv/bin/python benchmarks/recipes.py       # every recipe as shipped: the figure it reaches
     .venv/bin/python benchmarks/image_folder.py  # Fashion-MNIST as PNG files: in memory vs streamed
+    .venv/bin/python benchmarks/series.py        # the sunspots recipes vs persistence and seasonal-naive
     .venv/bin/python benchmarks/summarize.py     # rewrite this file from results/*.json
 
 Each script takes `--quick` for a smoke check that writes to /tmp instead of `results/`.
@@ -137,8 +138,21 @@ def image_folder(r: dict[str, Any]) -> str:
             + notes(r))
 
 
+def series(r: dict[str, Any]) -> str:
+    rows = [[f"`{row['recipe']}`", f"{row['test_mase']:.3f}", f"{row['persistence_mase']:.3f}",
+             f"{row['seasonal-naive_mase']:.3f}", f"{row['epochs']} (best {row['best_epoch']})",
+             f"{row['train_seconds']:.1f} s", verdict(r["targets"][row["recipe"]])] for row in r["recipes"]]
+    head = ["recipe", "test MASE", "persistence", "seasonal-naive", "epochs", "training time",
+            "beats both"]
+    return (f"## series: the sunspots recipes against the naive forecasts\n\n{machine_line(r)}.\n\n"
+            f"{table(head, rows)}\n\n"
+            "MASE: test MAE over the training part's in-sample seasonal-naive (11-year) MAE; "
+            "all three forecasters are scored on the same test windows (1947-2008).\n\n"
+            + notes(r))
+
+
 SECTIONS = {"fashion_mlp": fashion_mlp, "fashion_cnn": fashion_cnn, "recipes": recipes,
-            "image_folder": image_folder}
+            "image_folder": image_folder, "series": series}
 
 
 def generic(r: dict[str, Any]) -> str:

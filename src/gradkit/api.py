@@ -208,8 +208,10 @@ def _write_samples(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device,
         batches = make_batches(data.test, data.spec, cfg.train.eval_batch_size, device,
                                workers=cfg.data.workers)
         out = _in_split_order(torch.cat([task.predict(x).float().cpu() for x, _ in batches]), batches)
-        if data.spec.task != "classification":
-            np.savez_compressed(path, y=y.numpy(), pred=out.numpy())
+        if data.spec.task != "classification":  # every test example: (N,), or (N, horizon) forecasts
+            time = getattr(data.test, "time", None)  # a series' time labels, for the report's axis
+            extra = {} if time is None else {"time": np.asarray(time)}
+            np.savez_compressed(path, y=y.numpy(), pred=out.numpy(), **extra)
             return
         pred = out.argmax(1)
     wrong = torch.nonzero(pred != y).flatten()

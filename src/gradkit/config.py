@@ -49,6 +49,12 @@ class DataConfig(Section):
     lowercase: bool = True
     top_k: int | None = Field(None, ge=2)  # keep the K most frequent labels
     pos: Literal["noun", "verb", "adj", "adv", "all"] = "noun"  # wordnet-supersenses: part of speech
+    # series only (series-csv, sunspots, co2, nile); splits are chronological: train, val, test
+    column: str | None = None  # series-csv: the column holding the series' values
+    time_column: str | None = None  # series-csv: optional time labels (the report's axis)
+    input_length: int | None = Field(None, ge=1)  # past values per window; null: max(24, 2 seasons)
+    horizon: int = Field(1, ge=1)  # values forecast per window (multi-step)
+    season: int | None = Field(None, ge=1)  # seasonal-naive lag; null: the set's own (1: none)
 
     # Before-validators give one clear message where pydantic would list each member it tried.
     @field_validator("channels", mode="before")

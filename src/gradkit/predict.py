@@ -16,7 +16,7 @@ def as_batch(x: Any, spec: DataSpec) -> torch.Tensor:
 
     Images are in the data set's raw units (0..255 uint8 for MNIST-like sets); rows are the
     raw feature values, in the training data's column order; texts are strings (one or a list),
-    tokenised as in training.
+    tokenised as in training; a series takes windows of its last `input_length` raw values.
     """
     if spec.kind == "text":
         from gradkit.data.text import encode
@@ -27,6 +27,8 @@ def as_batch(x: Any, spec: DataSpec) -> torch.Tensor:
         return encode(texts, spec)[0]
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
     shape = tuple(spec.input_shape)
+    if spec.kind == "series" and t.dim() in (1, 2) and t.shape[-1] == shape[0]:
+        t = t.reshape(-1, *shape)  # one window (L,) or windows (N, L) of past values, oldest first
     if tuple(t.shape) == shape or (len(shape) == 3 and shape[0] == 1 and tuple(t.shape) == shape[1:]):
         t = t.reshape(1, *shape)
     elif len(shape) == 3 and shape[0] == 1 and tuple(t.shape[1:]) == shape[1:]:
@@ -99,7 +101,7 @@ class Run:
 
     @torch.inference_mode()
     def predict(self, x: Any, batch_size: int = 1024) -> np.ndarray:
-        """Raw inputs -> class probabilities (N, K) or regression values (N,)."""
+        """Raw inputs -> class probabilities (N, K), regression values (N,) or forecasts (N, H)."""
         self.model.eval()
         batch = as_batch(x, self.spec)
         outs = [self.task.predict(normalize(chunk.to(self.device), self.spec)).cpu()

@@ -70,6 +70,17 @@ def _text(name: str) -> Callable[..., Dataset]:
     return build
 
 
+def _series(name: str) -> Callable[..., Dataset]:
+    def build(cfg: Any, task: str, seed: int) -> Dataset:
+        from gradkit.data import series
+
+        if name == "series-csv":
+            return series.load_series_csv(cfg)
+        return series.load_bundled(name, cfg)
+
+    return build
+
+
 DATASETS.register("digits", DatasetEntry(_sklearn("digits"), "classification",
                                          "scikit-learn's 1,797 8x8 handwritten digits (bundled)"))
 DATASETS.register("iris", DatasetEntry(_sklearn("iris"), "classification", "150 irises, 4 features"))
@@ -92,6 +103,15 @@ DATASETS.register("wordnet-supersenses", DatasetEntry(
     "WordNet 3.0 glosses labelled by supersense (82k nouns; apt install wordnet-base)"))
 DATASETS.register("image-folder", DatasetEntry(_folder, "classification",
                                                "your images: data.dir=FOLDER of <class>/ folders"))
+
+DATASETS.register("series-csv", DatasetEntry(_series("series-csv"), "forecast",
+                                             "your series: data.path=FILE data.column=COLUMN"))
+DATASETS.register("sunspots", DatasetEntry(_series("sunspots"), "forecast",
+                                           "yearly sunspot numbers 1700-2008 (statsmodels)"))
+DATASETS.register("co2", DatasetEntry(_series("co2"), "forecast",
+                                      "weekly Mauna Loa CO2 1958-2001, gaps interpolated (statsmodels)"))
+DATASETS.register("nile", DatasetEntry(_series("nile"), "forecast",
+                                       "yearly Nile flow at Aswan 1871-1970 (statsmodels)"))
 
 
 def build(cfg: Any, task: str, seed: int) -> Dataset:

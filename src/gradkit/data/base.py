@@ -38,9 +38,9 @@ Indices = Sequence[int] | np.ndarray | torch.Tensor
 class DataSpec:
     """What a model and a report need to know about the data."""
 
-    task: str  # classification | regression
-    kind: str  # image | tabular | text
-    input_shape: tuple[int, ...]  # (C, H, W), (F,) or (max tokens,)
+    task: str  # classification | regression | forecast
+    kind: str  # image | tabular | text | series
+    input_shape: tuple[int, ...]  # (C, H, W), (F,), (max tokens,) or (window length, 1)
     num_classes: int | None = None
     class_names: list[str] | None = None
     feature_names: list[str] | None = None
@@ -51,10 +51,15 @@ class DataSpec:
     pixel_max: int = 255  # raw value of a white pixel (16 for scikit-learn's digits)
     vocab_size: int | None = None  # text: token ids lie in 0..vocab_size-1, 0 is padding
     tokenizer: str | None = None  # text: the `tokenizers` JSON that turns text into ids
+    horizon: int = 1  # forecast: values predicted per window
+    season: int = 1  # forecast: the seasonal-naive lag (1: no season, plain persistence)
+    mase_scale: float = 1.0  # forecast: in-sample (seasonal) naive MAE on train, MASE's denominator
 
     @property
     def output_dim(self) -> int:
-        return self.num_classes if self.task == "classification" else 1
+        if self.task == "classification":
+            return self.num_classes
+        return self.horizon if self.task == "forecast" else 1
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -74,16 +79,19 @@ class DataSpec:
 
 @dataclass
 class Split:
-    x: torch.Tensor  # raw inputs: uint8 (N, C, H, W) images, float32 (N, F) rows, int64 (N, L) token ids
-    y: torch.Tensor  # int64 class indices or float32 targets
+    x: torch.Tensor  # raw inputs: uint8 (N, C, H, W) images, float32 (N, F) rows, int64 (N, L) token
+    # ids, float32 (N, L, 1) series windows
+    y: torch.Tensor  # int64 class indices or float32 targets ((N, horizon) for a forecast)
     text: list[str] | None = None  # text data: the raw texts (baselines, the report's samples)
+    time: np.ndarray | None = None  # series: the time label of each window's first target
 
     def __len__(self) -> int:
         return len(self.y)
 
     def take(self, idx: Indices) -> Split:
         text = None if self.text is None else [self.text[int(i)] for i in idx]
-        return Split(self.x[idx], self.y[idx], text)
+        time = None if self.time is None else self.time[np.asarray(idx)]
+        return Split(self.x[idx], self.y[idx], text, time)
 
 
 @dataclass

@@ -42,3 +42,14 @@ def regression_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, fl
         "mae": R.mean_absolute_error(pred, target).item(),
         "r2": R.r2_score(pred, target).item() if len(target) > 1 else float("nan"),
     }
+
+
+def forecast_metrics(pred: torch.Tensor, target: torch.Tensor, mase_scale: float) -> dict[str, float]:
+    """MAE, RMSE and MASE over every (window, step) of (N, horizon) forecasts, in series units.
+
+    MASE = MAE / `mase_scale`, the in-sample MAE of the (seasonal) naive forecast on the
+    training part (Hyndman & Koehler 2006): below 1 beats that naive forecast's training error.
+    """
+    mse = R.mean_squared_error(pred.flatten(), target.flatten()).item()
+    mae = R.mean_absolute_error(pred.flatten(), target.flatten()).item()
+    return {"mae": mae, "rmse": mse ** 0.5, "mase": mae / mase_scale}

@@ -1,5 +1,6 @@
 """Baselines every report compares against: the majority class (or the mean), and a linear
-model on the flattened inputs when it takes seconds.
+model on the flattened inputs when it takes seconds; for a forecast, persistence and
+seasonal-naive on the model's own test windows.
 """
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 import warnings
 
 import numpy as np
+import torch
 
 from gradkit.data import Dataset, normalize
 
@@ -40,8 +42,37 @@ def _tfidf_logreg(ds: Dataset, test_idx: np.ndarray, test_y: np.ndarray) -> dict
             "baseline/tfidf-logreg/seconds": time.perf_counter() - t0}
 
 
+def naive_forecasts(x: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """Seasonal-naive forecasts (N, horizon) from raw input windows x (N, L): step h (0-based)
+    repeats the value `season` * k steps before it, k = h // season + 1, the most recent one
+    already observed (Hyndman & Athanasopoulos, "Forecasting", 3.1). season=1: persistence,
+    the last observed value repeated."""
+    h = np.arange(horizon)
+    back = season * (h // season + 1) - h  # how far before the first target: 1..season
+    return x[:, x.shape[1] - back]
+
+
+def forecast_baselines(ds: Dataset) -> dict[str, float]:
+    """Persistence and (when the data has a season) seasonal-naive on every test window."""
+    from gradkit.metrics import forecast_metrics
+
+    spec = ds.spec
+    x = ds.test.x[..., 0].double().numpy()  # (N, L) raw inputs: exactly the model's test windows
+    target = ds.test.y.double()  # (N, H)
+    out: dict[str, float] = {}
+    for name, season in (("persistence", 1), ("seasonal-naive", spec.season)):
+        if name == "seasonal-naive" and season == 1:
+            continue  # no season: seasonal-naive is persistence
+        pred = torch.from_numpy(naive_forecasts(x, spec.horizon, season))
+        scores = forecast_metrics(pred, target, spec.mase_scale)
+        out.update({f"baseline/{name}/{k}": v for k, v in scores.items()})
+    return out
+
+
 def baselines(ds: Dataset, seed: int = 0) -> dict[str, float]:
     """`baseline/<name>/<metric>` figures on the test split (a fixed sample of a huge one)."""
+    if ds.spec.task == "forecast":
+        return forecast_baselines(ds)
     rng = np.random.default_rng(seed)
     train_y = ds.train.y.numpy()
     idx = rng.permutation(len(train_y))[:MAX_ROWS]

@@ -14,7 +14,8 @@ from gradkit.report.rundir import RunData, load_run
 
 CONTENTS = (
     ("summary", "Summary"), ("diagnostics", "Diagnostics"), ("curves", "Learning curves"),
-    ("classification", "Results"), ("regression", "Results"), ("config", "Configuration"),
+    ("classification", "Results"), ("regression", "Results"), ("forecast", "Results"),
+    ("config", "Configuration"),
 )
 
 
@@ -50,6 +51,8 @@ def render(run: RunData) -> str:
         parts.append(task_sections.classification(run))
     elif run.task == "regression":
         parts.append(task_sections.regression(run))
+    elif run.task == "forecast":
+        parts.append(task_sections.forecast(run))
     parts.append(sections.configuration(run))
     body = "\n".join([parts[0], _contents("\n".join(parts))] + parts[1:] + [_footer()])
     title = run.config.get("name") or run.run.get("name") or run.run_dir.name

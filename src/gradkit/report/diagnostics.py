@@ -178,6 +178,11 @@ def _vs_linear_baseline(run: RunData) -> list[Finding]:
         text = (f"The model (test accuracy {fmt_num(acc)}) does not beat logistic regression "
                 f"({fmt_num(logreg)}): a linear model is as good here.")
         return [Finding("below_linear_baseline", text)]
+    mase, naive = run.metric("test/mase"), run.metric("baseline/persistence/mase")
+    if mase is not None and naive is not None and mase >= naive:
+        text = (f"The model (test MASE {fmt_num(mase)}) does not beat persistence, repeating the "
+                f"last value ({fmt_num(naive)}): it has learnt nothing about the series' dynamics.")
+        return [Finding("below_naive_forecast", text)]
     mse, linear = run.metric("test/mse"), run.metric("baseline/linear/mse")
     if mse is not None and linear is not None and mse >= linear:
         text = (f"The model (test MSE {fmt_num(mse)}) does not beat linear regression "

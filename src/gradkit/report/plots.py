@@ -172,3 +172,60 @@ def residual_histogram(y: np.ndarray, pred: np.ndarray) -> str:
     ax.set(xlabel="predicted − actual", ylabel="examples", title="residuals (test)")
     ax.grid(alpha=0.3)
     return figure_uri(fig)
+
+
+def time_axis(time: np.ndarray | None, n: int) -> tuple[np.ndarray, str]:
+    """x positions of n test windows: numeric labels (years), dates, or the window's index."""
+    if time is not None and len(time) == n:
+        if np.issubdtype(time.dtype, np.number):
+            return time.astype(float), "time"
+        try:
+            return time.astype("datetime64[D]"), "date"
+        except ValueError:  # free-form labels: plot by position
+            pass
+    return np.arange(n, dtype=float), "test window"
+
+
+def forecast_vs_actual(y: np.ndarray, pred: np.ndarray, time: np.ndarray | None) -> str:
+    """The test part's actual values and the one-step-ahead forecasts, y and pred (N, H)."""
+    t, label = time_axis(time, len(y))
+    fig = _figure((9.6, 3.4))
+    ax = fig.subplots()
+    ax.plot(t, y[:, 0], color="black", lw=1.4, label="actual")
+    ax.plot(t, pred[:, 0], "o-", ms=2.5, lw=1.1, color=VAL_COLOR, label="forecast, 1 step ahead")
+    ax.set(xlabel=label, ylabel="value", title="forecast vs actual (test part)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return figure_uri(fig)
+
+
+def forecast_fans(y: np.ndarray, pred: np.ndarray, time: np.ndarray | None, fans: int = 5) -> str:
+    """Whole multi-step forecasts from a few evenly spaced origins, over the actual values.
+
+    Window i forecasts the values at test positions i .. i+H-1, so its fan is drawn there."""
+    n, h = y.shape
+    t, label = time_axis(time, n)
+    fig = _figure((9.6, 3.4))
+    ax = fig.subplots()
+    ax.plot(t, y[:, 0], color="black", lw=1.4, label="actual")
+    starts = np.unique(np.linspace(0, max(n - h, 0), fans).round().astype(int))
+    for k, i in enumerate(starts):
+        steps = min(h, n - i)
+        ax.plot(t[i:i + steps], pred[i, :steps], "o-", ms=2.5, lw=1.2, color=VAL_COLOR,
+                alpha=0.85, label=f"{h}-step forecasts from {len(starts)} origins" if k == 0 else None)
+    ax.set(xlabel=label, ylabel="value", title=f"multi-step forecasts, horizon {h} (test part)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return figure_uri(fig)
+
+
+def residuals_over_time(y: np.ndarray, pred: np.ndarray, time: np.ndarray | None) -> str:
+    """One-step residuals (forecast - actual) in time order: runs of one sign mean lag or bias."""
+    t, label = time_axis(time, len(y))
+    fig = _figure()
+    ax = fig.subplots()
+    ax.plot(t, pred[:, 0] - y[:, 0], "o-", ms=2.5, lw=1, color=TRAIN_COLOR)
+    ax.axhline(0, color=VAL_COLOR, lw=1.2)
+    ax.set(xlabel=label, ylabel="forecast − actual", title="residuals over time (test, step 1)")
+    ax.grid(alpha=0.3)
+    return figure_uri(fig)

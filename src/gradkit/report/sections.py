@@ -20,9 +20,11 @@ BASELINE_NAMES = {
     "tfidf-logreg": "TF-IDF + logistic regression",
     "mean": "predict-the-mean baseline",
     "linear": "linear regression",
+    "persistence": "persistence (last value)",
+    "seasonal-naive": "seasonal-naive",
 }
-LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "seconds")
-HEADLINE_FIRST = ("accuracy", "r2", "f1_macro", "rmse")
+LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "mase", "seconds")
+HEADLINE_FIRST = ("accuracy", "r2", "f1_macro", "mase", "rmse")
 
 
 def esc(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""HTML for the task-specific sections: classification results and regression results."""
+"""HTML for the task-specific sections: classification, regression and forecast results."""
 from __future__ import annotations
 
 import numpy as np
@@ -151,3 +151,47 @@ def regression(run: RunData) -> str:
     body += note(f"{finite.sum():,} test examples; mean residual {fmt_num(float(resid.mean()))}, "
                  f"residual std {fmt_num(float(resid.std()))}.")
     return section("regression", "Regression results", body)
+
+
+FORECASTERS = (("model", "test"), ("persistence", "baseline/persistence"),
+               ("seasonal-naive", "baseline/seasonal-naive"))
+
+
+def forecast(run: RunData) -> str:
+    """Forecast vs actual over the test part, multi-step fans, residuals, and the model
+    against persistence and seasonal-naive on the same test windows."""
+    s = run.samples or {}
+    y, pred = s.get("y"), s.get("pred")
+    if y is None or pred is None or np.shape(y) != np.shape(pred) or not np.size(y):
+        body = note("No test forecasts: artifacts/samples.npz is missing or incomplete.")
+        return section("forecast", "Forecast results", body + _forecast_table(run))
+    y, pred = np.asarray(y, dtype=float), np.asarray(pred, dtype=float)
+    y, pred = (y[:, None], pred[:, None]) if y.ndim == 1 else (y, pred)  # (N, H)
+    time = s.get("time")
+    body = '<div id="forecast-plot">' + figure(plots.forecast_vs_actual(y, pred, time),
+                                               "forecast vs actual") + "</div>"
+    if y.shape[1] > 1:
+        body += figure(plots.forecast_fans(y, pred, time), "multi-step forecasts")
+    body += '<div class="grid">' + figure(plots.residuals_over_time(y, pred, time),
+                                          "residuals over time") + figure(
+        plots.residual_histogram(y[:, 0], pred[:, 0]), "residual histogram") + "</div>"
+    body += note(f"{len(y):,} test windows, horizon {y.shape[1]}. The plots show the first step; "
+                 "the table scores every step of the same windows.")
+    return section("forecast", "Forecast results", body + _forecast_table(run))
+
+
+def _forecast_table(run: RunData) -> str:
+    rows = []
+    for name, prefix in FORECASTERS:
+        values = [run.metric(f"{prefix}/{m}") for m in ("mae", "rmse", "mase")]
+        if any(v is not None for v in values):
+            rows.append([name, *values])
+    if not rows:
+        return note("No test metrics were recorded.")
+    best = min(range(len(rows)), key=lambda i: rows[i][3] if rows[i][3] is not None else np.inf)
+    classes = ["total" if i == best else "" for i in range(len(rows))]  # the lowest MASE
+    return ("<h3>Model vs naive forecasts (test)</h3>\n"
+            + table(rows, ["forecaster", "MAE", "RMSE", "MASE"], classes)
+            + note("MASE: MAE divided by the in-sample MAE of the (seasonal) naive forecast on "
+                   "the training part; persistence repeats the last observed value, "
+                   "seasonal-naive the value one season earlier."))

@@ -30,7 +30,8 @@ class Task(Protocol):
         """Scalar metrics and details (e.g. a confusion matrix) of the batches seen; resets."""
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalised inputs -> probabilities (classification) or values (regression)."""
+        """Normalised inputs -> probabilities (classification), values (regression) or
+        (N, horizon) forecasts."""
 
 
 TASKS: Registry[Callable[..., Task]] = Registry("task")
@@ -41,6 +42,6 @@ def build(cfg: Any, model: nn.Module, spec: Any) -> Task:
     return TASKS.get(cfg.name, key="task.name")(model, spec, cfg)
 
 
-from gradkit.tasks import classification, regression  # noqa: E402,F401
+from gradkit.tasks import classification, forecast, regression  # noqa: E402,F401
 
 __all__ = ["TASKS", "Task", "build"]

@@ -105,7 +105,7 @@ def better(value: float, best: float | None, monitor: str) -> bool:
     if best is None:
         return True
     # Losses and errors fall; everything else (accuracy, F1, R²) rises.
-    lower = any(k in monitor for k in ("loss", "mse", "mae", "rmse", "error"))
+    lower = any(k in monitor for k in ("loss", "mse", "mae", "rmse", "mase", "error"))
     return value < best if lower else value > best
 
 

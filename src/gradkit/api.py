@@ -183,6 +183,11 @@ def _write_samples(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device) -
     """Test examples for the report: about half of them misclassified, when there are any."""
     for module in task.models.values():
         module.eval()
+    if data.spec.task == "language-model":  # continuations of test-text prompts, fixed seed
+        from gradkit.generate import write_samples
+
+        write_samples(task.model, data, run.path / "artifacts" / "samples.npz")
+        return
     batches = make_batches(data.test, data.spec, cfg.train.eval_batch_size, device,
                            workers=cfg.data.workers)
     out = torch.cat([task.predict(x).float().cpu() for x, _ in batches])

@@ -38,11 +38,11 @@ Indices = Sequence[int] | np.ndarray | torch.Tensor
 class DataSpec:
     """What a model and a report need to know about the data."""
 
-    task: str  # classification | regression
+    task: str  # classification | regression | language-model
     kind: str  # image | tabular | text
     input_shape: tuple[int, ...]  # (C, H, W), (F,) or (max tokens,)
-    num_classes: int | None = None
-    class_names: list[str] | None = None
+    num_classes: int | None = None  # language-model: the vocabulary size
+    class_names: list[str] | None = None  # language-model: the vocabulary, id order (the characters)
     feature_names: list[str] | None = None
     mean: list[float] = field(default_factory=list)  # per channel / feature, raw units
     std: list[float] = field(default_factory=list)
@@ -54,7 +54,7 @@ class DataSpec:
 
     @property
     def output_dim(self) -> int:
-        return self.num_classes if self.task == "classification" else 1
+        return self.num_classes if self.task in ("classification", "language-model") else 1
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

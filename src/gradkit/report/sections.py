@@ -20,9 +20,11 @@ BASELINE_NAMES = {
     "tfidf-logreg": "TF-IDF + logistic regression",
     "mean": "predict-the-mean baseline",
     "linear": "linear regression",
+    "unigram": "unigram character model",
+    "bigram": "bigram character model",
 }
-LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "seconds")
-HEADLINE_FIRST = ("accuracy", "r2", "f1_macro", "rmse")
+LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "seconds", "perplexity", "bits_per_char")
+HEADLINE_FIRST = ("accuracy", "r2", "f1_macro", "rmse", "bits_per_char", "perplexity")
 
 
 def esc(value: Any) -> str:

@@ -20,9 +20,11 @@ _SUBMODULES = {"data", "models", "tasks", "metrics", "report", "config"}
 def __getattr__(name: str) -> Any:
     if name in _API:
         return getattr(importlib.import_module("gradkit.api"), name)
+    if name == "generate":
+        return importlib.import_module("gradkit.generate").generate
     if name in _SUBMODULES:
         return importlib.import_module(f"gradkit.{name}")
     raise AttributeError(f"module 'gradkit' has no attribute '{name}'")
 
 
-__all__ = sorted(_API | _SUBMODULES | {"__version__"})
+__all__ = sorted(_API | _SUBMODULES | {"generate", "__version__"})

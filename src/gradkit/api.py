@@ -201,6 +201,11 @@ def _write_samples(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device,
     """
     for module in task.models.values():
         module.eval()
+    if data.spec.task == "language-model":  # continuations of test-text prompts, fixed seed
+        from gradkit.generate import write_samples
+
+        write_samples(task.model, data, run.path / "artifacts" / "samples.npz")
+        return
     y = data.test.y
     path = run.path / "artifacts" / "samples.npz"
     path.parent.mkdir(exist_ok=True)

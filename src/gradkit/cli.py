@@ -144,6 +144,46 @@ def _predict(run_dir: Path, inputs: list[Path], top_k: int, invert: str) -> None
                 console.print(f"    {p:6.1%}  {name}")
 
 
+@app.command()
+def sample(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory of a language model "
+                                            "(e.g. from `gradkit train charlm-lstm`).")],
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help="Text to continue; empty: start a "
+                                        "new line. Characters the model never saw are read as [UNK].")] = "",
+    tokens: Annotated[int, typer.Option("--tokens", "-t", help="How many characters to write.")] = 200,
+    temperature: Annotated[float, typer.Option(help="Divides the logits: 0 is greedy (always the "
+                                               "likeliest), below 1 safer, above 1 wilder.")] = 0.8,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", help="Draw only from the K "
+                                                 "likeliest characters (default: all).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Same seed, same text (default: random).")] = None,
+) -> None:
+    """Write text with a trained language model: `gradkit sample RUN_DIR --prompt "a small "`.
+
+    Prints the prompt and its continuation. Each character is drawn from the model's
+    next-character distribution given the last data.max_length characters.
+    """
+    _guard(lambda: _sample(run_dir, prompt, tokens, temperature, top_k, seed))
+
+
+def _sample(run_dir: Path, prompt: str, tokens: int, temperature: float, top_k: int | None,
+            seed: int | None) -> None:
+    import warnings
+
+    from gradkit.errors import GradkitError
+    from gradkit.generate import generate, sample_tasks
+
+    run = _api().load(run_dir)
+    if run.spec.task not in sample_tasks():  # issue 4 adds image samples (VAEs, GANs) here
+        raise GradkitError(f"gradkit sample does not support task '{run.spec.task}' yet; it samples "
+                           f"from runs of: {', '.join(sample_tasks())} (e.g. gradkit train charlm-lstm)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        text = generate(run, prompt, tokens, temperature, top_k, seed)
+    for w in caught:
+        console.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
+    console.print(prompt + text, highlight=False, markup=False, soft_wrap=True)
+
+
 @runs_app.callback()
 def runs(ctx: typer.Context,
          root: Annotated[Path, typer.Option(help="Where runs live.")] = Path("runs")) -> None:

@@ -114,6 +114,25 @@ DATASETS.register("nile", DatasetEntry(_series("nile"), "forecast",
                                        "yearly Nile flow at Aswan 1871-1970 (statsmodels)"))
 
 
+
+def _corpus(name: str) -> Callable[..., Dataset]:
+    def build(cfg: Any, task: str, seed: int) -> Dataset:
+        from gradkit.data import corpus
+
+        if name == "wordnet-glosses":
+            return corpus.load_wordnet_glosses(cfg, seed)
+        return corpus.load_text_file(cfg, seed)
+
+    return build
+
+
+DATASETS.register("text-file", DatasetEntry(_corpus("text-file"), "language-model",
+                                            "any UTF-8 text file as one character stream: data.path=FILE"))
+DATASETS.register("wordnet-glosses", DatasetEntry(
+    _corpus("wordnet-glosses"), "language-model",
+    "WordNet 3.0's 82k noun glosses, one per line: 5.7 MB of English (apt install wordnet-base)"))
+
+
 def build(cfg: Any, task: str, seed: int) -> Dataset:
     """Build the data set a `DataConfig` names."""
     entry = DATASETS.get(cfg.name, key="data.name")

@@ -38,11 +38,11 @@ Indices = Sequence[int] | np.ndarray | torch.Tensor
 class DataSpec:
     """What a model and a report need to know about the data."""
 
-    task: str  # classification | regression | forecast
+    task: str  # classification | regression | forecast | language-model
     kind: str  # image | tabular | text | series
     input_shape: tuple[int, ...]  # (C, H, W), (F,), (max tokens,) or (window length, 1)
-    num_classes: int | None = None
-    class_names: list[str] | None = None
+    num_classes: int | None = None  # language-model: the vocabulary size
+    class_names: list[str] | None = None  # language-model: the vocabulary, id order (the characters)
     feature_names: list[str] | None = None
     mean: list[float] = field(default_factory=list)  # per channel / feature, raw units
     std: list[float] = field(default_factory=list)
@@ -57,7 +57,7 @@ class DataSpec:
 
     @property
     def output_dim(self) -> int:
-        if self.task == "classification":
+        if self.task in ("classification", "language-model"):
             return self.num_classes
         return self.horizon if self.task == "forecast" else 1
 

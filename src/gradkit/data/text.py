@@ -130,13 +130,14 @@ def read_wordnet(folder: Path, pos: str) -> tuple[list[str], list[str], list[str
     return texts, labels, splits
 
 
-def wordnet_missing(data_dir: str | None) -> str:
+def wordnet_missing(data_dir: str | None, name: str = "wordnet-supersenses",
+                    instead: str = "a ready CSV (columns text,label[,split]): data.path=FILE.csv") -> str:
     where = "\n".join(f"    {p}" for p in wordnet_dirs(data_dir))
-    return ("data set 'wordnet-supersenses' needs WordNet 3.0, which was not found.\n"
+    return (f"data set '{name}' needs WordNet 3.0, which was not found.\n"
             f"  Looked in:\n{where}\n"
             "  To get it: `sudo apt-get install wordnet-base` (Debian/Ubuntu), or "
             "`python -m nltk.downloader wordnet`.\n"
-            "  Or give a ready CSV (columns text,label[,split]): data.path=FILE.csv, or the folder "
+            f"  Or give {instead}, or the folder "
             "holding WordNet's data.noun: data.dir=FOLDER.")
 
 

@@ -73,6 +73,10 @@ def baselines(ds: Dataset, seed: int = 0) -> dict[str, float]:
     """`baseline/<name>/<metric>` figures on the test split (a fixed sample of a huge one)."""
     if ds.spec.task == "forecast":
         return forecast_baselines(ds)
+    if ds.spec.task == "language-model":
+        from gradkit.metrics.language import char_baselines
+
+        return char_baselines(ds)
     rng = np.random.default_rng(seed)
     train_y = ds.train.y.numpy()
     idx = rng.permutation(len(train_y))[:MAX_ROWS]

@@ -1,9 +1,11 @@
 """A Transformer encoder written from self-attention up, for text and series.
 
     attention(q, k, v) = softmax(q kᵀ / √d_head, padding masked) v        one head
+    causal attention: position i also masks every key j > i (a language model's decoder)
     multi-head: project to q, k, v, split into heads, attend, join, project back
     block (pre-norm): x + attn(norm(x)), then x + ff(norm(x))
     encoder: embeddings + positions (sinusoidal or learned) -> blocks -> norm -> pool -> head
+             (or, with `head: many-to-many`, the head on every position: a language model)
 
 The tests check `scaled_dot_product_attention` against PyTorch's fused kernel and a whole block
 against `nn.TransformerEncoderLayer(norm_first=True)` with the same weights. Set
@@ -33,7 +35,9 @@ class TransformerConfig(Section):
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     activation: Literal["relu", "gelu"] = "gelu"
     positions: Literal["sinusoidal", "learned"] = "sinusoidal"
-    pool: Literal["mean", "cls", "max"] = "mean"  # how the tokens become one vector
+    pool: Literal["mean", "cls", "max"] = "mean"  # many-to-one: how the tokens become one vector
+    attention: Literal["bidirectional", "causal"] = "bidirectional"  # causal: no token sees later ones
+    head: Literal["many-to-one", "many-to-many"] = "many-to-one"  # one output, or one per token
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> TransformerConfig:
@@ -44,15 +48,20 @@ class TransformerConfig(Section):
 
 
 def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                                 pad: torch.Tensor | None = None, dropout: float = 0.0
-                                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """softmax(q kᵀ / √d) v over (B, H, L, d) tensors; `pad` (B, L) is True at padded keys.
+                                 pad: torch.Tensor | None = None, dropout: float = 0.0,
+                                 causal: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(q kᵀ / √d) v over (B, H, L, d) tensors; `pad` (B, L) is True at padded keys;
+    `causal` masks each query's later keys (query i sees keys 0..i).
 
     Returns the output (B, H, L, d) and the attention weights (B, H, L, L).
     """
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     if pad is not None:
         scores = scores.masked_fill(pad[:, None, None, :], float("-inf"))
+    if causal:  # (L, L) True above the diagonal: key j > query i; key 0 is always left open
+        n = scores.shape[-1]
+        future = torch.ones(n, n, dtype=torch.bool, device=scores.device).triu(1)
+        scores = scores.masked_fill(future, float("-inf"))
     weights = scores.softmax(-1)
     if dropout:
         weights = F.dropout(weights, dropout)
@@ -62,9 +71,9 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
 class MultiHeadSelfAttention(nn.Module):
     """Self-attention with `heads` heads; parameters laid out as `nn.MultiheadAttention`'s."""
 
-    def __init__(self, dim: int, heads: int, dropout: float = 0.0) -> None:
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0, causal: bool = False) -> None:
         super().__init__()
-        self.heads, self.dropout = heads, dropout
+        self.heads, self.dropout, self.causal = heads, dropout, causal
         self.in_proj = nn.Linear(dim, 3 * dim)  # q, k, v stacked
         self.out_proj = nn.Linear(dim, dim)
         self.weights: torch.Tensor | None = None  # last attention weights, when recorded
@@ -73,7 +82,8 @@ class MultiHeadSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None) -> torch.Tensor:
         b, n, d = x.shape
         q, k, v = self.in_proj(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        out, weights = scaled_dot_product_attention(q, k, v, pad, self.dropout if self.training else 0.0)
+        out, weights = scaled_dot_product_attention(q, k, v, pad, self.dropout if self.training else 0.0,
+                                                    self.causal)
         if self.record:
             self.weights = weights.detach()
         return self.out_proj(out.transpose(1, 2).reshape(b, n, d))
@@ -82,10 +92,11 @@ class MultiHeadSelfAttention(nn.Module):
 class EncoderBlock(nn.Module):
     """Pre-norm: x + dropout(attention(norm(x))), then x + dropout(ff(norm(x)))."""
 
-    def __init__(self, dim: int, heads: int, ff_dim: int, dropout: float, act: str) -> None:
+    def __init__(self, dim: int, heads: int, ff_dim: int, dropout: float, act: str,
+                 causal: bool = False) -> None:
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.attn = MultiHeadSelfAttention(dim, heads, dropout)
+        self.attn = MultiHeadSelfAttention(dim, heads, dropout, causal)
         self.ff = nn.Sequential(nn.Linear(dim, ff_dim), nn.GELU() if act == "gelu" else nn.ReLU(),
                                 nn.Dropout(dropout), nn.Linear(ff_dim, dim))
         self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout)
@@ -124,8 +135,9 @@ class TransformerEncoder(nn.Module):
             self.register_buffer("positions", sinusoidal_positions(length, cfg.dim), persistent=False)
         self.cls = nn.Parameter(torch.randn(1, 1, cfg.dim) * 0.02) if cfg.pool == "cls" else None
         self.drop = nn.Dropout(cfg.dropout)
+        causal = cfg.attention == "causal"
         self.blocks = nn.ModuleList(EncoderBlock(cfg.dim, cfg.heads, cfg.ff_dim, cfg.dropout,
-                                                 cfg.activation) for _ in range(cfg.layers))
+                                                 cfg.activation, causal) for _ in range(cfg.layers))
         self.norm = nn.LayerNorm(cfg.dim)
         self.head = nn.Linear(cfg.dim, out_features)
 
@@ -142,7 +154,7 @@ class TransformerEncoder(nn.Module):
         """Each layer's (B, heads, L, L) weights from the last forward with recording on."""
         return [b.attn.weights for b in self.blocks if b.attn.weights is not None]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L) ids or (B, L, F) -> (B, out)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L) ids or (B, L, F) -> (B, out) or (B, L, out)
         h, pad = self.inputs(x)
         if self.inputs.text:
             h = h * math.sqrt(self.cfg.dim)  # embeddings on the scale of the positions
@@ -154,6 +166,8 @@ class TransformerEncoder(nn.Module):
         for block in self.blocks:
             h = block(h, pad)
         h = self.norm(h)
+        if self.cfg.head == "many-to-many":  # every position: (B, L, out); a [CLS] token is dropped
+            return self.head(h if self.cls is None else h[:, 1:])
         if self.cls is not None:
             pooled = h[:, 0]
         elif self.cfg.pool == "max":
@@ -171,4 +185,5 @@ def _build(cfg: TransformerConfig, spec) -> TransformerEncoder:
 
 
 register("transformer", TransformerConfig,
-         "Transformer encoder from self-attention up: heads, layers, positions, pooling")(_build)
+         "Transformer from self-attention up: heads, layers, positions, pooling; "
+         "causal for language models")(_build)

@@ -22,9 +22,11 @@ BASELINE_NAMES = {
     "linear": "linear regression",
     "persistence": "persistence (last value)",
     "seasonal-naive": "seasonal-naive",
+    "unigram": "unigram character model",
+    "bigram": "bigram character model",
 }
-LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "mase", "seconds")
-HEADLINE_FIRST = ("accuracy", "r2", "f1_macro", "mase", "rmse")
+LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "mase", "seconds", "perplexity", "bits_per_char")
+HEADLINE_FIRST = ("accuracy", "r2", "f1_macro", "mase", "rmse", "bits_per_char", "perplexity")
 
 
 def esc(value: Any) -> str:

@@ -42,6 +42,6 @@ def build(cfg: Any, model: nn.Module, spec: Any) -> Task:
     return TASKS.get(cfg.name, key="task.name")(model, spec, cfg)
 
 
-from gradkit.tasks import classification, forecast, regression  # noqa: E402,F401
+from gradkit.tasks import classification, forecast, language_model, regression  # noqa: E402,F401
 
 __all__ = ["TASKS", "Task", "build"]

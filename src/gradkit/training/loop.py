@@ -104,8 +104,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def better(value: float, best: float | None, monitor: str) -> bool:
     if best is None:
         return True
-    # Losses and errors fall; everything else (accuracy, F1, R²) rises.
-    lower = any(k in monitor for k in ("loss", "mse", "mae", "rmse", "mase", "error"))
+    # Losses, errors, perplexity and bits per character fall; the rest (accuracy, F1, R²) rises.
+    lower = any(k in monitor for k in ("loss", "mse", "mae", "rmse", "mase", "error", "perplexity",
+                                       "bits_per"))
     return value < best if lower else value > best
 
 

@@ -91,3 +91,5 @@ def test_runs_list_compare_report_doctor(digits_run, tmp_path):
     code, out = gradkit("doctor")
     assert code == 0 and "fashion-mnist" in out and "threads" in out
     assert "image-folder your images (data.dir=)" in out
+    assert "sunspots bundled with statsmodels" in out  # each set says where it really comes from
+    assert "wordnet-supersenses bundled" not in out and "imdb not found" in out

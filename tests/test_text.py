@@ -252,3 +252,28 @@ def test_wordnet_lstm_learns_supersenses(tmp_path, wordnet_source):
                               "optim.lr=0.003"],
                    output={"report": False})
     assert run.metrics["test/accuracy"] >= 0.68, run.metrics
+
+
+# ---------------------------------------------------------------- named sets from the hub
+
+
+def test_hub_text_sets_are_read_from_a_local_copy(tmp_path):
+    folder = tmp_path / "ag-news"
+    folder.mkdir()
+    rows = small_rows()
+    write_csv(folder / "train.csv", [(t, lab) for t, lab, sp in rows if sp == "train"], ("text", "label"))
+    write_csv(folder / "test.csv", [(t, lab) for t, lab, sp in rows if sp == "test"], ("text", "label"))
+    ds = gk.data.load("ag-news", dir=str(tmp_path), download=False)
+    assert ds.source == str(folder) and ds.spec.class_names == ["animal", "tool"]
+    assert len(ds.test) == 2 and len(ds.train) + len(ds.val) == 80
+
+
+def test_hub_text_sets_offline_say_where_they_looked_and_how_to_get_them(tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "datasets", None)  # as if not installed
+    with pytest.raises(DataError) as err:
+        gk.data.load("imdb", dir=str(tmp_path))
+    msg = str(err.value)
+    assert "data set 'imdb' was not found" in msg and str(tmp_path / "imdb") in msg
+    assert "`datasets` is not installed" in msg and "data.name=text-csv data.path=" in msg
+    with pytest.raises(DataError, match="Download disabled"):
+        gk.data.load("ag-news", dir=str(tmp_path), download=False)

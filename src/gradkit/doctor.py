@@ -10,8 +10,7 @@ def report_lines(data_dir: str | None = None) -> list[str]:
 
     from gradkit import __version__
     from gradkit.data import DATASETS
-    from gradkit.data.images import IDX_FILES, MNIST_FAMILY, _find_idx
-    from gradkit.data.resolve import cache_dir, search_dirs
+    from gradkit.data.resolve import cache_dir
 
     lines = [f"gradkit {__version__}, Python {platform.python_version()}, torch {torch.__version__}",
              f"platform: {platform.platform()}",
@@ -22,19 +21,46 @@ def report_lines(data_dir: str | None = None) -> list[str]:
              f"data cache: {cache_dir()}   $GRADKIT_DATA: {os.environ.get('GRADKIT_DATA', '(unset)')}",
              "data sets:"]
     for name in DATASETS.names():
-        if name in MNIST_FAMILY:
-            found = next((p for p in search_dirs(name, data_dir, MNIST_FAMILY[name][0])
-                          if _find_idx(p, IDX_FILES["train"][0])), None)
-            where = f"[green]found[/] in {found}" if found else "[yellow]not found[/] (downloads when online)"
-        elif name == "cifar10":
-            found = next((p for p in search_dirs(name, data_dir, ["cifar-10-batches-py"])
-                          if (p / "data_batch_1").is_file()), None)
-            where = f"[green]found[/] in {found}" if found else "[yellow]not found[/] (downloads when online)"
-        elif name == "csv":
-            where = "your file (data.path=)"
-        elif name == "image-folder":
-            where = "your images (data.dir=)"
-        else:
-            where = "[green]bundled[/] with scikit-learn"
-        lines.append(f"  {name:15s} {where}")
+        lines.append(f"  {name:19s} {_where(name, data_dir)}")
     return lines
+
+
+FOUND, MISSING = "[green]found[/] in", "[yellow]not found[/]"
+YOURS = {"csv": "your file (data.path=)", "text-csv": "your texts (data.path=FILE.csv)",
+         "series-csv": "your series (data.path= data.column=)", "text-file": "your text (data.path=)",
+         "image-folder": "your images (data.dir=)"}
+SKLEARN = {"digits", "iris", "wine", "breast-cancer", "diabetes"}
+
+
+def _where(name: str, data_dir: str | None) -> str:
+    """Where a named data set would be read from, without reading it."""
+    import importlib.util
+
+    from gradkit.data.images import IDX_FILES, MNIST_FAMILY, _find_idx
+    from gradkit.data.resolve import search_dirs
+
+    if name in YOURS:
+        return YOURS[name]
+    if name in SKLEARN:
+        return "[green]bundled[/] with scikit-learn"
+    if name in MNIST_FAMILY:
+        found = next((p for p in search_dirs(name, data_dir, MNIST_FAMILY[name][0])
+                      if _find_idx(p, IDX_FILES["train"][0])), None)
+    elif name == "cifar10":
+        found = next((p for p in search_dirs(name, data_dir, ["cifar-10-batches-py"])
+                      if (p / "data_batch_1").is_file()), None)
+    elif name.startswith("wordnet-"):
+        from gradkit.data.text import find_wordnet
+
+        found = find_wordnet(data_dir)
+        return f"{FOUND} {found}" if found else f"{MISSING} (apt install wordnet-base)"
+    elif name in ("sunspots", "co2", "nile"):
+        ok = importlib.util.find_spec("statsmodels") is not None
+        return "[green]bundled[/] with statsmodels" if ok else f"{MISSING} (pip install 'gradkit[series]')"
+    elif name in ("ag-news", "imdb"):
+        from gradkit.data.text_hub import _find_local
+
+        found = _find_local(name, data_dir)[0]
+    else:
+        return "(no check)"
+    return f"{FOUND} {found}" if found else f"{MISSING} (downloads when online)"

@@ -65,6 +65,10 @@ def _text(name: str) -> Callable[..., Dataset]:
 
         if name == "wordnet-supersenses":
             return text.load_wordnet_supersenses(cfg, seed)
+        if name in ("ag-news", "imdb"):
+            from gradkit.data.text_hub import load_hub_text
+
+            return load_hub_text(name, cfg, seed)
         return text.load_text_csv(cfg, seed)
 
     return build
@@ -98,6 +102,10 @@ DATASETS.register("cifar10", DatasetEntry(_images("cifar10"), "classification",
 DATASETS.register("csv", DatasetEntry(_csv, "any", "your CSV file: data.path=FILE data.target=COLUMN"))
 DATASETS.register("text-csv", DatasetEntry(_text("text-csv"), "classification",
                                            "your texts: data.path=FILE.csv, columns text,label[,split]"))
+DATASETS.register("ag-news", DatasetEntry(_text("ag-news"), "classification",
+                                          "127,600 news texts, 4 topics (Hugging Face hub)"))
+DATASETS.register("imdb", DatasetEntry(_text("imdb"), "classification",
+                                       "50,000 movie reviews, positive or negative (Hugging Face hub)"))
 DATASETS.register("wordnet-supersenses", DatasetEntry(
     _text("wordnet-supersenses"), "classification",
     "WordNet 3.0 glosses labelled by supersense (82k nouns; apt install wordnet-base)"))

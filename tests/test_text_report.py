@@ -49,7 +49,8 @@ def text_run(tmp_path_factory):
         "data.name=text-csv", f"data.path={root / 't.csv'}", "data.tokenizer=word",
         "data.vocab_size=200", "data.max_length=16", "train.epochs=1", "train.threads=1",
         "model.dim=32", "model.heads=2", "model.ff_dim=64", "model.pool=cls",
-        "train.batch_size=8", "optim.lr=0.01"])  # 10 steps: predictions spread over the classes
+        "train.batch_size=8", "optim.lr=0.01",  # 10 steps: predictions spread over the classes
+        "train.eval_batch_size=8"])  # several test batches, sorted by length: the order is undone
     names = sorted(WORDS)
     test = [(text, names.index(label)) for text, label, split in rows if split == "test"]
     return run, [t for t, _ in test], [y for _, y in test]

@@ -121,6 +121,19 @@ def test_length_buckets_group_similar_lengths_deterministically():
     assert np.mean(spread) < np.mean(random_spread) / 5
 
 
+def test_evaluation_batches_follow_their_order_exactly():
+    """Per-example outputs are put back with `order`: batches must come in exactly that order
+    (they were bucket-shuffled once there were two full batches, misplacing every prediction)."""
+    from gradkit.data.base import Batches, Split
+
+    torch.manual_seed(0)
+    x = torch.randint(1, 9, (100, 12)) * (torch.arange(12) < torch.randint(1, 13, (100, 1)))
+    spec = DataSpec("classification", "text", (12,), 100, vocab_size=10)
+    batches = Batches(Split(x, torch.arange(100)), spec, 16, torch.device("cpu"))
+    seen = torch.cat([y for _, y in batches])
+    assert torch.equal(seen, batches.order) and not torch.equal(seen, torch.arange(100))
+
+
 # ---------------------------------------------------------------- data
 
 

@@ -178,6 +178,10 @@ def _final_metrics(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device) -
                 run.write_json("artifacts/test_details.json", details)
     metrics.update(baselines(data, cfg.seed))
     _write_samples(task, data, cfg, run, device, test_pred)
+    if data.spec.task == "classification":  # the report's top confusions and attention maps
+        from gradkit.inspection import write_inspection
+
+        write_inspection(task, data, cfg, run, device, test_pred)
     return metrics
 
 

@@ -316,7 +316,9 @@ class Batches:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.y)
         order = epoch_order(n, self.seed, self.epoch) if self.shuffle else self.order
-        if order is not None and self.lengths is not None:
+        # Only training batches are bucketed and shuffled: evaluation runs in exactly `order`
+        # (sorted by length), which callers invert to put per-example outputs back in place.
+        if self.shuffle and self.lengths is not None:
             order = length_buckets(order, self.lengths, self.batch_size, self.seed, self.epoch)
         widths = None
         if self.lengths is not None:  # right-padded token ids: each batch drops its padding columns

@@ -142,6 +142,27 @@ def confusion_matrix(cm: np.ndarray, names: list[str]) -> str:
     return figure_uri(fig)
 
 
+def attention_map(weights: np.ndarray, tokens: list[str]) -> str:
+    """One text's attention, one panel per layer: (layers, n, n) weights averaged over heads,
+    row i = how query token i spreads its attention over the tokens (each row sums to 1)."""
+    layers, n = len(weights), len(tokens)
+    side = min(max(2.4, 0.2 * n + 1.0), 6.0)  # inches a panel; tick labels need ~0.2 a token
+    fig = _figure((side * layers + 0.9, side))
+    axes = fig.subplots(1, layers, squeeze=False)[0]
+    # A shared square-root scale: one layer's diffuse 1/n rows stay visible beside a sharp one.
+    norm = PowerNorm(0.5, vmin=0, vmax=max(float(weights.max()), 1e-6))
+    for layer, ax in enumerate(axes):
+        im = ax.imshow(weights[layer], cmap="Blues", norm=norm)
+        ax.set_xticks(range(n), tokens, rotation=90, fontsize=7)
+        ax.set_yticks(range(n), tokens if layer == 0 else [""] * n, fontsize=7)
+        ax.set_title(f"layer {layer + 1}", fontsize=9)
+        ax.set_xlabel("attended token", fontsize=8)
+    axes[0].set_ylabel("query token", fontsize=8)
+    bar = fig.colorbar(im, ax=list(axes), shrink=0.8)
+    bar.set_label("attention (mean over heads)", fontsize=8)
+    return figure_uri(fig)
+
+
 def regression_scatter(y: np.ndarray, pred: np.ndarray, max_points: int = 5000) -> str:
     """Predicted vs actual with the y = x line; subsampled so big test sets stay fast."""
     y, pred = np.ravel(y).astype(float), np.ravel(pred).astype(float)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradkit.report import plots
+from gradkit.report import plots, text_sections
 from gradkit.report.rundir import RunData, fmt_num
 from gradkit.report.sections import esc, figure, note, section, table
 
@@ -12,8 +12,10 @@ MAX_FEATURES = 8  # tabular samples: wider rows stop being readable
 
 
 def classification(run: RunData) -> str:
-    """Confusion matrix, per-class table and a grid of sample predictions."""
-    parts = [_confusion(run), _per_class(run), "<h3>Sample test predictions</h3>", _samples(run)]
+    """Confusion matrix, per-class table and a grid of sample predictions; a text run adds its
+    top confusions with example texts and, for a Transformer, attention heat maps."""
+    parts = [_confusion(run), text_sections.top_confusions(run), _per_class(run),
+             "<h3>Sample test predictions</h3>", _samples(run), text_sections.attention_maps(run)]
     return section("classification", "Classification results", "\n".join(parts))
 
 

@@ -169,3 +169,23 @@ def test_lstm_learns_the_short_adding_problem():
                           "monitor": "val/mse"}, output={"report": False})
     baseline = run.metrics["baseline/mean/mse"]
     assert run.metrics["test/mse"] < 0.3 * baseline, run.metrics
+
+
+def test_cli_trains_every_variant_and_rebuilds_the_comparison(tmp_path):
+    from typer.testing import CliRunner
+
+    from gradkit.cli import app
+
+    out = tmp_path / "cmp"
+    tiny = ["data.length=6", "data.samples=200", "model.hidden=4", "train.epochs=1"]
+    result = CliRunner().invoke(app, ["train", "adding-rnn-vs-lstm", *tiny, "--out", str(out), "-q"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0, text
+    assert "rnn: test metrics" in text and "lstm: test metrics" in text
+    assert f"comparison report: {out / 'report.html'}" in text
+    (out / "report.html").unlink()
+    result = CliRunner().invoke(app, ["report", str(out)])
+    assert result.exit_code == 0 and (out / "report.html").is_file()
+    result = CliRunner().invoke(app, ["train", "adding-rnn-vs-lstm", "variants.lstm.model.layer=2"])
+    assert result.exit_code == 2 and "variant 'lstm'" in result.output
+    assert "did you mean 'model.layers'" in " ".join(result.output.split())

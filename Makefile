@@ -30,6 +30,7 @@ bench: install
 	$(BIN)/python benchmarks/recipes.py
 	$(BIN)/python benchmarks/image_folder.py
 	$(BIN)/python benchmarks/series.py
+	$(BIN)/python benchmarks/adding.py
 
 docs: install
 	$(BIN)/gradkit recipes --markdown > docs/recipes.md

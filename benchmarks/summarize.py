@@ -29,6 +29,7 @@ each script also measures other processes' CPU share and flags a busy machine):
     .venv/bin/python benchmarks/recipes.py       # every recipe as shipped: the figure it reaches
     .venv/bin/python benchmarks/image_folder.py  # Fashion-MNIST as PNG files: in memory vs streamed
     .venv/bin/python benchmarks/series.py        # the sunspots recipes vs persistence and seasonal-naive
+    .venv/bin/python benchmarks/adding.py        # adding-rnn-vs-lstm: RNN vs LSTM vs predict-the-mean
     .venv/bin/python benchmarks/summarize.py     # rewrite this file from results/*.json
 
 Each script takes `--quick` for a smoke check that writes to /tmp instead of `results/`.
@@ -151,8 +152,24 @@ def series(r: dict[str, Any]) -> str:
             + notes(r))
 
 
+def adding(r: dict[str, Any]) -> str:
+    rows = [[f"`{v['variant']}` ({v['model']}, {v['n_params']:,} parameters)", f"{v['test_mse']:.4f}",
+             f"{v['baseline_mean_mse']:.4f}", f"{v['baseline_linear_mse']:.4f}",
+             f"{v['epochs']} (best {v['best_epoch']})", f"{v['train_seconds']:.1f} s"]
+            for v in r["variants"]]
+    head = ["variant", "test MSE", "predict-the-mean", "linear regression", "epochs",
+            "training time"]
+    t = r["targets"]["lstm"]
+    return (f"## adding: vanilla RNN vs LSTM on the {r['length']}-step adding problem\n\n"
+            f"Recipe `{r['recipe']}` as shipped. {machine_line(r)}.\n\n"
+            f"{table(head, rows)}\n\n"
+            f"Target: {t['target']}: {verdict(t)}. Predicting the mean scores 1/6 = 0.167 in "
+            "expectation; both baselines are scored on the same test sequences.\n\n"
+            + notes(r))
+
+
 SECTIONS = {"fashion_mlp": fashion_mlp, "fashion_cnn": fashion_cnn, "recipes": recipes,
-            "image_folder": image_folder, "series": series}
+            "image_folder": image_folder, "series": series, "adding": adding}
 
 
 def generic(r: dict[str, Any]) -> str:

@@ -52,17 +52,25 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 def train(recipe: str | None = None, *, config_file: str | Path | None = None,
           overrides: list[str] | None = None, out: str | Path | None = None,
-          verbose: bool = True, **sections: Any) -> Run:
+          verbose: bool = True, **sections: Any) -> Run | dict[str, Run]:
     """Train a named recipe (or a config file), with overrides, and return the finished run.
+
+    A recipe with `variants:` trains each variant and returns {variant name: Run}, in the
+    recipe's order; `out` is then their parent directory (see `gradkit.variants`).
 
     >>> run = gk.train("fashion-mlp", train={"epochs": 5}, optim={"lr": 3e-4})
     >>> run = gk.train("fashion-mlp", overrides=["model.dropout=0.2"])
+    >>> runs = gk.train("adding-rnn-vs-lstm", data={"length": 50}); runs["lstm"].metrics
     """
     extra = C.parse_overrides(list(overrides or []))
     extra = C.deep_merge(extra, sections)
     if out is not None:
         extra = C.deep_merge(extra, {"output": {"run_dir": str(out)}})
-    cfg = C.resolve(recipe, config_file, extra)
+    cfg, variants = C.resolve_runs(recipe, config_file, extra)
+    if variants:
+        from gradkit.variants import train_variants
+
+        return train_variants(cfg, variants, verbose=verbose)
     return execute(cfg, verbose=verbose)
 
 

@@ -89,11 +89,23 @@ def train(
             _fail(ValueError("name a recipe (`gradkit recipes` lists them) or pass -c FILE.yaml"))
         run = _guard(lambda: _api().train(recipe, config_file=config, overrides=items, out=out,
                                           verbose=not quiet))
+    if isinstance(run, dict):  # a recipe with variants: {variant name: Run}
+        _print_variants(run)
+        return
     _print_metrics(run.metrics, "test")
     console.print(f"run directory: [bold]{run.dir}[/]", soft_wrap=True)
     report = Path(run.dir) / "report.html"
     if report.is_file():
         console.print(f"report:        [bold]{report}[/]", soft_wrap=True)
+
+
+def _print_variants(runs: dict) -> None:
+    for name, run in runs.items():
+        _print_metrics(run.metrics, "test", title=f"{name}: test metrics")
+        console.print(f"{name} run directory: [bold]{run.dir}[/]", soft_wrap=True)
+    report = Path(next(iter(runs.values())).dir).parent / "report.html"
+    if report.is_file():
+        console.print(f"comparison report: [bold]{report}[/]", soft_wrap=True)
 
 
 @app.command()
@@ -219,11 +231,13 @@ def runs_compare(run_dirs: Annotated[list[Path], typer.Argument(help="Two or mor
 
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
-    """(Re)build RUN_DIR/report.html."""
+    """(Re)build RUN_DIR/report.html (a recipe's variants: their comparison report)."""
     from gradkit.report import build_report
+    from gradkit.report.compare import build_comparison
 
+    build = build_comparison if (run_dir / "comparison.json").is_file() else build_report
     try:
-        path = build_report(run_dir)
+        path = build(run_dir)
     except FileNotFoundError as exc:
         _fail(exc)
     console.print(f"report: [bold]{path}[/]")
@@ -244,8 +258,8 @@ def _api():
     return gradkit.api
 
 
-def _print_metrics(metrics: dict, prefix: str) -> None:
-    table = Table(title=f"{prefix} metrics")
+def _print_metrics(metrics: dict, prefix: str, title: str | None = None) -> None:
+    table = Table(title=title or f"{prefix} metrics")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in metrics.items():

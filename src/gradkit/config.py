@@ -55,6 +55,10 @@ class DataConfig(Section):
     input_length: int | None = Field(None, ge=1)  # past values per window; null: max(24, 2 seasons)
     horizon: int = Field(1, ge=1)  # values forecast per window (multi-step)
     season: int | None = Field(None, ge=1)  # seasonal-naive lag; null: the set's own (1: none)
+    # adding (generated long-memory sequences): train/val/test come from data.val_fraction and
+    # data.test_fraction of data.samples
+    length: int = Field(100, ge=2)  # steps per sequence (T)
+    samples: int = Field(20000, ge=10)  # sequences generated in all
 
     # Before-validators give one clear message where pydantic would list each member it tried.
     @field_validator("channels", mode="before")
@@ -134,6 +138,23 @@ class RunConfig(Section):
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
     output: OutputConfig = OutputConfig()
+    # name -> overrides: one recipe trains each variant (this config deep-merged with its
+    # overrides) as its own run and compares them (gradkit/variants.py); {}: one plain run
+    variants: dict[str, dict[str, Any]] = {}
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, over in value.items():
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+                raise ValueError(f"variant name '{name}' must be letters, digits, '_', '-' or '.' "
+                                 "(it names the variant's run directory)")
+            fixed = [k for k in ("name", "variants") if k in over]
+            fixed += [f"output.{k}" for k in ("dir", "run_dir") if k in (over.get("output") or {})]
+            if fixed:
+                raise ValueError(f"variant '{name}' may not set {', '.join(fixed)}: the recipe "
+                                 "names the runs and places them in one parent directory")
+        return value
 
     @field_validator("task", mode="before")
     @classmethod
@@ -240,6 +261,24 @@ def resolve(
     >>> cfg.optim.lr
     0.0003
     """
+    return resolve_runs(recipe, file, overrides)[0]
+
+
+def resolve_runs(
+    recipe: str | None = None,
+    file: str | Path | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
+) -> tuple[RunConfig, dict[str, RunConfig]]:
+    """`resolve`, plus each variant's own validated config ({} without `variants:`).
+
+    A variant is the config deep-merged with its overrides, then with the command-line
+    overrides again, so `data.length=50` reaches every variant even where one sets it.
+    Every variant is validated here, before anything trains; an error names the variant.
+
+    >>> cfg, runs = resolve_runs("adding-rnn-vs-lstm", overrides=["data.length=50"])
+    >>> list(runs), runs["lstm"].model["name"], runs["lstm"].data.length
+    (['rnn', 'lstm'], 'lstm', 50)
+    """
     raw: dict[str, Any] = {}
     source = []
     if recipe:
@@ -253,11 +292,26 @@ def resolve(
         user.setdefault("name", Path(file).stem if not raw.get("name") else raw["name"])
         raw = deep_merge(raw, user)
         source.append(str(file))
+    extra: dict[str, Any] = {}
     if overrides:
         extra = parse_overrides(overrides) if isinstance(overrides, list) else overrides
         raw = deep_merge(raw, extra)
         source.append("overrides")
-    return validate(raw, " + ".join(source) or "defaults")
+    where = " + ".join(source) or "defaults"
+    cfg = validate(raw, where)
+    common = {k: v for k, v in raw.items() if k != "variants"}
+    extra = {k: v for k, v in extra.items() if k != "variants"}
+    runs = {}
+    for name, over in cfg.variants.items():
+        merged = deep_merge(deep_merge(common, over), extra)
+        source = f"{where}, variant '{name}'"
+        try:
+            runs[name] = validate({**merged, "name": f"{cfg.name}/{name}"}, source)
+        except ConfigError as exc:  # a registry's error (unknown model...) names no source
+            if source in str(exc):
+                raise
+            raise ConfigError(f"invalid config ({source}): {exc}") from None
+    return cfg, runs
 
 
 def validate(raw: dict[str, Any], source: str = "config") -> RunConfig:

@@ -141,6 +141,17 @@ DATASETS.register("wordnet-glosses", DatasetEntry(
     "WordNet 3.0's 82k noun glosses, one per line: 5.7 MB of English (apt install wordnet-base)"))
 
 
+def _adding(cfg: Any, task: str, seed: int) -> Dataset:
+    from gradkit.data import adding
+
+    return adding.load_adding(cfg, seed)
+
+
+DATASETS.register("adding", DatasetEntry(
+    _adding, "regression",
+    "the adding problem: sum the 2 marked values of a long sequence (data.length, data.samples)"))
+
+
 def build(cfg: Any, task: str, seed: int) -> Dataset:
     """Build the data set a `DataConfig` names."""
     entry = DATASETS.get(cfg.name, key="data.name")

@@ -193,8 +193,10 @@ def normalize(x: torch.Tensor, spec: DataSpec,
 
 
 def fit_stats(x: torch.Tensor) -> tuple[list[float], list[float]]:
-    """Per-channel (images) or per-feature (rows) mean and std of a training split."""
-    dims = (0, 2, 3) if x.dim() == 4 else (0,)
+    """Per-channel (images), per-feature (rows) or per-feature over every step (series
+    (N, L, F)) mean and std of a training split: one figure per entry of the last dim that
+    `norm_params` broadcasts over, never one per (step, feature)."""
+    dims = {4: (0, 2, 3), 3: (0, 1)}.get(x.dim(), (0,))
     xf = x.double()
     std = xf.std(dim=dims).clamp_min(1e-6)
     return xf.mean(dim=dims).tolist(), std.tolist()

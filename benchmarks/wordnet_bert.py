@@ -134,6 +134,31 @@ def full_part(workdir: Path, quick: bool) -> dict[str, Any]:
             "train_seconds": info["train_seconds"], "wall_seconds": time.perf_counter() - start}
 
 
+def targets(result: dict[str, Any]) -> dict[str, Any]:
+    """The issue's targets: no slower per epoch than the plain loop; beat TF-IDF (and so the
+    from-scratch wordnet-transformer, which does not beat TF-IDF) on the full data."""
+    out = {"epoch_speed": {"target": "gradkit epoch seconds <= plain HF loop's (same glosses)",
+                           "value": result["speed"]["speedup"],
+                           "pass": result["speed"]["speedup"] >= 1.0}}
+    if "full" in result:
+        f = result["full"]
+        margin = f["test_accuracy"] - f["tfidf_logreg_accuracy"]
+        out["beats_tfidf"] = {"target": "full-data test accuracy > TF-IDF + logistic regression",
+                              "value": margin, "pass": margin > 0}
+    return out
+
+
+NOTES = ["Part 1 times training batches only (no evaluation, no tokenising); both loops train "
+         "one epoch on the same glosses with batch 32, max_length 64, AdamW and a linear "
+         "schedule with 10% warm-up, and are scored on the same 2,000 test glosses.",
+         "The plain loop pads every gloss to 64 tokens (padding='max_length', as the Hugging Face "
+         "tutorial does); gradkit pads a batch to its longest gloss and groups similar lengths, "
+         "so it computes on ~16 tokens a gloss. The plain loop classifies from BERT's pooler "
+         "([CLS]); the recipe mean-pools, what MiniLM-L6 was trained for, which may explain part of the accuracy gap (not separated).",
+         "Part 2 is the recipe as shipped (2 epochs, 45,744 training glosses, best epoch by "
+         "val/accuracy), tested on all 12,418 test glosses."]
+
+
 def print_summary(result: dict[str, Any]) -> None:
     s = result["speed"]
     print(f"wordnet-bert, {s['train_examples']} glosses, batch {BATCH}, max_length {LENGTH}:")
@@ -162,6 +187,7 @@ def main(argv: list[str] | None = None) -> None:
         if not args.skip_full:
             result["full"] = full_part(Path(tmp), args.quick)
     result["conditions"] = _bench.conditions(quiet, start)
+    result["targets"], result["notes"] = targets(result), NOTES
     _bench.finish(result, path, print_summary)
 
 

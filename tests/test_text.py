@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 import gradkit as gk
 from gradkit.data import DataSpec
-from gradkit.data.base import length_buckets
+from gradkit.data.batches import length_buckets
 from gradkit.data.text import read_wordnet
 from gradkit.errors import ConfigError, DataError
 from gradkit.models import build
@@ -124,7 +124,8 @@ def test_length_buckets_group_similar_lengths_deterministically():
 def test_evaluation_batches_follow_their_order_exactly():
     """Per-example outputs are put back with `order`: batches must come in exactly that order
     (they were bucket-shuffled once there were two full batches, misplacing every prediction)."""
-    from gradkit.data.base import Batches, Split
+    from gradkit.data.base import Split
+    from gradkit.data.batches import Batches
 
     torch.manual_seed(0)
     x = torch.randint(1, 9, (100, 12)) * (torch.arange(12) < torch.randint(1, 13, (100, 1)))

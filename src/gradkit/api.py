@@ -21,7 +21,8 @@ from gradkit.data import DataSpec, Dataset, make_batches
 from gradkit.errors import ConfigError, GradkitError
 from gradkit.predict import Run
 from gradkit.run import RunDir, environment
-from gradkit.training import NonFiniteLoss, checkpoint, evaluate as evaluate_batches, fit as fit_loop
+from gradkit.training import (NonFiniteLoss, checkpoint, evaluate as evaluate_batches,
+                               fit as fit_loop, in_split_order, predict_split)
 from gradkit.training.loop import resolve_precision
 
 
@@ -181,7 +182,7 @@ def _final_metrics(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device) -
         scalars, details = evaluate_batches(task, batches, device, cfg.train.precision)
         metrics.update({f"{split_name}/{k}": v for k, v in scalars.items()})
         if split_name == "test":
-            test_pred = _in_split_order(getattr(task, "last_pred", None), batches)
+            test_pred = in_split_order(getattr(task, "last_pred", None), batches)
             if details:
                 run.write_json("artifacts/test_details.json", details)
     metrics.update(baselines(data, cfg.seed))
@@ -191,16 +192,6 @@ def _final_metrics(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device) -
 
         write_inspection(task, data, cfg, run, device, test_pred)
     return metrics
-
-
-def _in_split_order(pred: torch.Tensor | None, batches) -> torch.Tensor | None:
-    """Per-example predictions of an evaluation pass, put back in the split's order."""
-    order = getattr(batches, "order", None)
-    if pred is None or order is None:
-        return pred
-    out = torch.empty_like(pred)
-    out[order.cpu()] = pred
-    return out
 
 
 @torch.inference_mode()
@@ -222,9 +213,8 @@ def _write_samples(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device,
     path = run.path / "artifacts" / "samples.npz"
     path.parent.mkdir(exist_ok=True)
     if pred is None or len(pred) != len(y):
-        batches = make_batches(data.test, data.spec, cfg.train.eval_batch_size, device,
-                               workers=cfg.data.workers)
-        out = _in_split_order(torch.cat([task.predict(x).float().cpu() for x, _ in batches]), batches)
+        out = predict_split(task, data.test, data.spec, cfg.train.eval_batch_size, device,
+                            cfg.data.workers)
         if data.spec.task != "classification":  # every test example: (N,), or (N, horizon) forecasts
             time = getattr(data.test, "time", None)  # a series' time labels, for the report's axis
             extra = {} if time is None else {"time": np.asarray(time)}
@@ -237,8 +227,7 @@ def _write_samples(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device,
     half = min(len(wrong), n // 2)
     idx = torch.cat([wrong[:half], right[: n - half]]).sort().values
     shown = data.test.take(idx)  # decodes only these when the test split is streamed
-    batches = make_batches(shown, data.spec, cfg.train.eval_batch_size, device)
-    prob = _in_split_order(torch.cat([task.predict(x).float().cpu() for x, _ in batches]), batches)
+    prob = predict_split(task, shown, data.spec, cfg.train.eval_batch_size, device)
     text = {} if shown.text is None else {"text": np.array(shown.text, dtype=str)}
     np.savez_compressed(path, x=shown.x.numpy(), y=shown.y.numpy(), pred=pred[idx].numpy(),
                         prob=prob.numpy(), **text)

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from gradkit.data import make_batches
 from gradkit.run import atomic_write
+from gradkit.training import predict_split
 
 TOP_PAIRS = 5  # confusion pairs kept with examples
 EXAMPLES_PER_PAIR = 3
@@ -51,20 +51,6 @@ def confusion_pairs(y: np.ndarray, pred: np.ndarray, k: int = TOP_PAIRS) -> list
     return sorted(pairs, key=lambda tpc: (-tpc[2], tpc[0], tpc[1]))[:k]
 
 
-@torch.inference_mode()
-def probabilities(task, split, spec, batch_size: int, device) -> torch.Tensor:
-    """(N, K) class probabilities of a (small) split, in its own order."""
-    task.model.eval()
-    batches = make_batches(split, spec, batch_size, device)
-    prob = torch.cat([task.predict(x).float().cpu() for x, _ in batches])
-    order = getattr(batches, "order", None)  # text batches come sorted by length
-    if order is None:
-        return prob
-    out = torch.empty_like(prob)
-    out[order.cpu()] = prob
-    return out
-
-
 def write_confusions(task, data, batch_size: int, run, device, pred: torch.Tensor) -> None:
     y = data.test.y.cpu()
     pred = pred.cpu()
@@ -72,7 +58,7 @@ def write_confusions(task, data, batch_size: int, run, device, pred: torch.Tenso
     chosen = [torch.nonzero((y == t) & (pred == p)).flatten()[:EXAMPLES_PER_PAIR] for t, p, _ in pairs]
     idx = torch.cat(chosen) if chosen else torch.zeros(0, dtype=torch.int64)
     shown = data.test.take(idx)
-    prob = probabilities(task, shown, data.spec, batch_size, device) if len(idx) else None
+    prob = predict_split(task, shown, data.spec, batch_size, device) if len(idx) else None
     out, row = [], 0
     for (t, p, count), rows in zip(pairs, chosen):
         examples = []

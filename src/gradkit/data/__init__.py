@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gradkit.data.base import (Batches, DataSpec, Dataset, Split, StreamBatches, StreamSplit,
-                               make_batches, normalize)
+from gradkit.data.base import DataSpec, Dataset, Split, StreamSplit, normalize
+from gradkit.data.batches import Batches, StreamBatches, make_batches
 from gradkit.registry import Registry
 
 

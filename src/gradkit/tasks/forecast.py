@@ -17,24 +17,19 @@ from torch import nn
 
 from gradkit.metrics import forecast_metrics
 from gradkit.tasks import TASKS, StepFn
-from gradkit.tasks.regression import LOSSES
+from gradkit.tasks.regression import value_loss
 
 
 class ForecastTask:
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
         self.models = {"model": model}
         self.model = model
-        name = "mse" if cfg.loss == "auto" else cfg.loss
-        if name not in LOSSES:
-            from gradkit.errors import ConfigError
-
-            raise ConfigError(f"task.loss={cfg.loss} does not fit forecast; use mse, mae or huber")
+        self.loss_fn = value_loss(cfg, "forecast")
         if spec.task != "forecast":
             from gradkit.errors import ConfigError
 
             raise ConfigError("task.name=forecast needs a series data set (series-csv, sunspots, "
                               "co2, nile)")
-        self.loss_fn = LOSSES[name]
         self.mean, self.std = spec.target_mean, spec.target_std
         self.horizon, self.mase_scale = spec.horizon, spec.mase_scale
         self._reset()

@@ -13,16 +13,21 @@ from gradkit.tasks import TASKS, StepFn
 LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}
 
 
+def value_loss(cfg: Any, task: str):
+    """The loss `task.loss` names for a task that predicts values (mse when auto)."""
+    name = "mse" if cfg.loss == "auto" else cfg.loss
+    if name not in LOSSES:
+        from gradkit.errors import ConfigError
+
+        raise ConfigError(f"task.loss={cfg.loss} does not fit {task}; use mse, mae or huber")
+    return LOSSES[name]
+
+
 class RegressionTask:
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
         self.models = {"model": model}
         self.model = model
-        name = "mse" if cfg.loss == "auto" else cfg.loss
-        if name not in LOSSES:
-            from gradkit.errors import ConfigError
-
-            raise ConfigError(f"task.loss={cfg.loss} does not fit regression; use mse, mae or huber")
-        self.loss_fn = LOSSES[name]
+        self.loss_fn = value_loss(cfg, "regression")
         self.mean, self.std = spec.target_mean, spec.target_std
         self._reset()
 

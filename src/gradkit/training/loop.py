@@ -120,6 +120,27 @@ def evaluate(task, batches: Batches, device: torch.device, precision: str) -> tu
     return task.eval_end()
 
 
+def in_split_order(values: torch.Tensor | None, batches) -> torch.Tensor | None:
+    """Per-example outputs of a pass over `batches`, put back in the split's order (text
+    evaluation batches run sorted by length: `batches.order`)."""
+    order = getattr(batches, "order", None)
+    if values is None or order is None:
+        return values
+    out = torch.empty_like(values)
+    out[order.cpu()] = values
+    return out
+
+
+@torch.inference_mode()
+def predict_split(task, split, spec, batch_size: int, device: torch.device,
+                  workers: int | None = None) -> torch.Tensor:
+    """`task.predict` over a whole split, on the CPU, in the split's order."""
+    for model in task.models.values():
+        model.eval()
+    batches = make_batches(split, spec, batch_size, device, workers=workers)
+    return in_split_order(torch.cat([task.predict(x).float().cpu() for x, _ in batches]), batches)
+
+
 class Stepper:
     """Backward + optimiser step for the task, with precision, clipping and schedules handled."""
 

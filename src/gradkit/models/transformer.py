@@ -128,6 +128,10 @@ class TransformerEncoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.inputs = SequenceInput(spec, cfg.dim)
+        if self.inputs.text:  # std 1/√dim, so that embeddings · √dim start on the positions' scale
+            nn.init.normal_(self.inputs.layer.weight, std=cfg.dim ** -0.5)
+            with torch.no_grad():
+                self.inputs.layer.weight[0].zero_()  # the padding row stays zero
         length = spec.input_shape[0] + (cfg.pool == "cls")
         if cfg.positions == "learned":
             self.positions = nn.Parameter(torch.randn(length, cfg.dim) * 0.02)

@@ -330,7 +330,8 @@ def quality_report(samples: torch.Tensor, data: Any, classifier: Any = None, *, 
 
     `data` is a gradkit `Dataset` or a data set name; `classifier` a `ReferenceClassifier`, a
     run directory, or None for `reference_classifier(data.name)`. n (default: all samples, at
-    most the test split's size) images are used on each side, for the FID and the floor alike.
+    most the test split's size) images are used on each side, for the FID and the floor alike;
+    use thousands: with n near the feature size (128 for the CNNs) the covariances are poor.
 
     >>> q = quality_report(model.sample(10_000), data)
     >>> q["fid"], q["fid_floor"], q["classifier_run"], q["class_histogram"]["classes_covered"]

@@ -30,6 +30,7 @@ each script also measures other processes' CPU share and flags a busy machine):
     .venv/bin/python benchmarks/image_folder.py  # Fashion-MNIST as PNG files: in memory vs streamed
     .venv/bin/python benchmarks/series.py        # the sunspots recipes vs persistence and seasonal-naive
     .venv/bin/python benchmarks/adding.py        # adding-rnn-vs-lstm: RNN vs LSTM vs predict-the-mean
+    .venv/bin/python benchmarks/fashion_gan_plain.py  # the articles' MLP GAN, plain loop: epoch time, FID
     .venv/bin/python benchmarks/summarize.py     # rewrite this file from results/*.json
 
 Each script takes `--quick` for a smoke check that writes to /tmp instead of `results/`.
@@ -188,8 +189,35 @@ def wordnet_bert(r: dict[str, Any]) -> str:
     return out + table(["target", "goal", "result"], rows) + "\n\n" + notes(r)
 
 
+def fashion_gan_plain(r: dict[str, Any]) -> str:
+    p, g, q = r["plain"], r["gradkit"], r["plain"]["fid"]
+    hist = q["class_histogram"]
+    head = ["loop", "median epoch seconds", "training seconds", f"FID (n={q['n']:,})",
+            "classes covered"]
+    rows = [["plain tutorial loop (`DataLoader(ToTensor, Normalize)`)",
+             f"{p['median_epoch_seconds']:.2f}", f"{p['train_seconds']:.1f}", f"{q['fid']:.2f}",
+             f"{hist['classes_covered']}/{len(hist['counts'])}"]]
+    if g.get("available"):
+        gq = g["fid"]
+        rows.append(["gradkit `fashion-gan`", f"{g['median_epoch_seconds']:.2f}",
+                     f"{g['train_seconds']:.1f}", f"{gq['fid']:.2f}" if "fid" in gq else "",
+                     f"{gq['class_histogram']['classes_covered']}/10" if "fid" in gq else ""])
+    rows.append(["real train vs real test (the floor)", "", "", f"{q['fid_floor']:.2f}", ""])
+    c = q["classifier"]
+    gradkit = (f"gradkit's speed-up: {r['speedup']:.2f}x (target {r['targets']['speedup']['target']}: "
+               f"{verdict(r['targets']['speedup'])})." if g.get("available") else
+               f"gradkit: {g['reason']}.")
+    return (f"## fashion_gan_plain: the articles' MLP GAN as a plain PyTorch loop\n\n"
+            f"{r['epochs']} epochs, batch {r['batch_size']}, Adam 2e-4 (0.5, 0.999), BCE. "
+            f"{machine_line(r)}.\n\n{table(head, rows)}\n\n{gradkit} FID in the penultimate "
+            f"features ({q['feature_dim']}) of the reference classifier `{c['dir']}` "
+            f"({c['recipe']} {' '.join(c['overrides'])}; test accuracy {c['test_accuracy']:.4f}).\n\n"
+            + notes(r))
+
+
 SECTIONS = {"wordnet_bert": wordnet_bert, "fashion_mlp": fashion_mlp, "fashion_cnn": fashion_cnn, "recipes": recipes,
-            "image_folder": image_folder, "series": series, "adding": adding}
+            "image_folder": image_folder, "series": series, "adding": adding,
+            "fashion_gan_plain": fashion_gan_plain}
 
 
 def generic(r: dict[str, Any]) -> str:

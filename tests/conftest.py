@@ -23,3 +23,4 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("GRADKIT_DATA", raising=False)
+    monkeypatch.delenv("GRADKIT_CACHE", raising=False)  # reference classifiers (metrics/fid.py)

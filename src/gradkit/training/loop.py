@@ -106,7 +106,7 @@ def better(value: float, best: float | None, monitor: str) -> bool:
         return True
     # Losses, errors, perplexity and bits per character fall; the rest (accuracy, F1, R²) rises.
     lower = any(k in monitor for k in ("loss", "mse", "mae", "rmse", "mase", "error", "perplexity",
-                                       "bits_per"))
+                                       "bits_per", "nelbo"))
     return value < best if lower else value > best
 
 
@@ -217,6 +217,8 @@ def fit(task, data: Dataset, cfg, run=None, device: torch.device | None = None,
             scalars, _ = evaluate(task, val, device, tc.precision)
             record.update({f"val/{k}": v for k, v in scalars.items()})
             record["time"] = time.perf_counter() - start
+            if hasattr(task, "on_epoch_end"):  # e.g. a GAN's sample grid from fixed noise
+                task.on_epoch_end(epoch, run)
             state["history"].append(record)
             state["epoch"] = epoch
             stop_reason = _after_epoch(state, record, tc, task, data, cfg, run, stepper,

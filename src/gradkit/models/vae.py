@@ -45,8 +45,9 @@ class VAE(nn.Module):
         self.likelihood = cfg.likelihood
         self.encoder = encoder(input_shape, 2 * cfg.latent, cfg)  # -> (mu, logvar)
         self.decoder = decoder(input_shape, cfg.latent, cfg)
-        if cfg.likelihood == "gaussian":  # log sigma of p(x|z), shared by every pixel
-            self.log_sigma = nn.Parameter(torch.zeros(()))
+        if cfg.likelihood == "gaussian":  # log sigma of p(x|z), shared by every pixel, learnt;
+            # it starts at a tenth of the pixel range (sigma = 1 would take an epoch to unlearn)
+            self.log_sigma = nn.Parameter(torch.tensor(math.log(0.1)))
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, logvar) of q(z|x), each (N, latent), in fp32."""

@@ -10,7 +10,7 @@ import numpy as np
 from gradkit.gallery import grid
 from gradkit.report import plots
 from gradkit.report.rundir import RunData
-from gradkit.report.sections import esc, figure, note, section
+from gradkit.report.sections import figure, note, section
 
 MAX_EPOCH_GRIDS = 10
 CURVES = {"gan": ("GAN losses", ["d_loss", "g_loss"], "D(x) and D(G(z))", ["d_real", "d_fake"]),

@@ -91,6 +91,7 @@ def _curves(run: RunData) -> str:
                 if len(x):
                     ax.plot(x, y, style, ms=3, lw=1.5, label=f"{split}/{name}")
         ax.set(xlabel="epoch", title=title)
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         figs.append(figure(plots.figure_uri(fig), title))

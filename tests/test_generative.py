@@ -231,9 +231,10 @@ def test_recipe_smoke(recipe, tmp_path):
 @needs_fashion
 @pytest.mark.parametrize("recipe", ["fashion-autoencoder", "fashion-vae"])
 def test_real_fashion_reconstructions_beat_the_mean_image(recipe, tmp_path):
-    """3,000 training images, 3 epochs: test reconstructions well below the mean image's error."""
-    run = gk.train(recipe, out=tmp_path / "run", overrides=["data.limit=3000", "train.epochs=3"],
-                   output={"report": False}, **QUIET)
+    """3,000 training images, 3 epochs of batch 32: test reconstructions at most half the mean
+    image's error (full recipes reach about a tenth: 0.009 against 0.087)."""
+    run = gk.train(recipe, out=tmp_path / "run", output={"report": False}, **QUIET,
+                   overrides=["data.limit=3000", "train.epochs=3", "train.batch_size=32"])
     data = gk.data.build(run.config.data, run.config.task.name, run.config.seed)
     train = gk.data.normalize(data.train.x, data.spec)
     test = gk.data.normalize(data.test.x[:2000], data.spec)

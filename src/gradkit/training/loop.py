@@ -104,7 +104,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def better(value: float, best: float | None, monitor: str) -> bool:
     if best is None:
         return True
-    # Losses, errors, perplexity and bits per character fall; the rest (accuracy, F1, R²) rises.
+    # Losses, errors, perplexity, bits per character and negative ELBO fall; the rest (accuracy,
+    # F1, R², and `epoch`: monitor=epoch keeps the last epoch, as the GAN recipes do) rises.
     lower = any(k in monitor for k in ("loss", "mse", "mae", "rmse", "mase", "error", "perplexity",
                                        "bits_per", "nelbo"))
     return value < best if lower else value > best

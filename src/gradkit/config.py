@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gradkit.errors import ConfigError, did_you_mean
 
@@ -79,7 +79,19 @@ class DataConfig(Section):
 class TaskConfig(Section):
     name: str = "classification"
     loss: Literal["auto", "cross_entropy", "bce", "mse", "mae", "huber"] = "auto"
+    # classification: soft targets; gan: one-sided, real images get target 1 - label_smoothing
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    # reconstruct: std of the Gaussian noise added to inputs (pixels in [0, 1]): a denoising AE
+    noise: float = Field(0.0, ge=0.0, le=1.0)
+    beta: float = Field(1.0, ge=0.0)  # vae: weight of the KL term (1: the ELBO; beta-VAE otherwise)
+
+    @model_validator(mode="after")
+    def _task_options(self) -> TaskConfig:
+        if self.noise and self.name != "reconstruct":
+            raise ValueError(f"task.noise applies to task.name=reconstruct only, not {self.name}")
+        if self.beta != 1.0 and self.name != "vae":
+            raise ValueError(f"task.beta applies to task.name=vae only, not {self.name}")
+        return self
 
 
 class OptimConfig(Section):

@@ -92,7 +92,8 @@ class Run:
         self.device = device
 
     def __repr__(self) -> str:
-        key = "test/accuracy" if "test/accuracy" in self.metrics else "test/rmse"
+        key = next((k for k in ("test/accuracy", "test/nelbo", "test/mse", "test/d_loss")
+                    if k in self.metrics), "test/rmse")
         return f"Run('{self.dir}', {key}={self.metrics.get(key, float('nan')):.4f})"
 
     @property

@@ -152,15 +152,34 @@ DATASETS.register("adding", DatasetEntry(
     "the adding problem: sum the 2 marked values of a long sequence (data.length, data.samples)"))
 
 
-def build(cfg: Any, task: str, seed: int) -> Dataset:
-    """Build the data set a `DataConfig` names."""
-    entry = DATASETS.get(cfg.name, key="data.name")
-    if entry.task not in ("any", task):
-        from gradkit.errors import ConfigError
+# Tasks that model the images of a labelled image set; labels are kept (the latent scatter's
+# colours) and pixels reach them in [0, 1] (see `build`).
+GENERATIVE_TASKS = ("reconstruct", "vae", "gan")
 
+
+def build(cfg: Any, task: str, seed: int) -> Dataset:
+    """Build the data set a `DataConfig` names.
+
+    For a generative task (`GENERATIVE_TASKS`) an image classification set is built as usual,
+    then its spec says the task, and normalisation becomes pixel / pixel_max (mean 0, std
+    pixel_max per channel): every batch, and `normalize` on new images, gives pixels in [0, 1].
+    """
+    from gradkit.errors import ConfigError
+
+    entry = DATASETS.get(cfg.name, key="data.name")
+    generative = task in GENERATIVE_TASKS and entry.task == "classification"
+    if entry.task not in ("any", task) and not generative:
         raise ConfigError(f"data set '{cfg.name}' is for {entry.task}, but task.name={task}; "
                           f"set task.name={entry.task}")
-    return entry.build(cfg, task, seed)
+    data = entry.build(cfg, task, seed)
+    if task in GENERATIVE_TASKS:
+        if data.spec.kind != "image":
+            raise ConfigError(f"task.name={task} models images; data set '{cfg.name}' holds "
+                              f"{data.spec.kind} data: use fashion-mnist, mnist, digits or cifar10")
+        channels = data.spec.input_shape[0]
+        data.spec.task = task
+        data.spec.mean, data.spec.std = [0.0] * channels, [float(data.spec.pixel_max)] * channels
+    return data
 
 
 def load(name: str, seed: int = 0, task: str | None = None, **options: Any) -> Dataset:
@@ -172,5 +191,5 @@ def load(name: str, seed: int = 0, task: str | None = None, **options: Any) -> D
     return build(cfg, task or (entry.task if entry.task != "any" else "classification"), seed)
 
 
-__all__ = ["DATASETS", "Batches", "DataSpec", "Dataset", "Split", "StreamBatches", "StreamSplit",
+__all__ = ["DATASETS", "GENERATIVE_TASKS", "Batches", "DataSpec", "Dataset", "Split", "StreamBatches", "StreamSplit",
            "build", "load", "make_batches", "normalize"]

@@ -69,6 +69,14 @@ def forecast_baselines(ds: Dataset) -> dict[str, float]:
     return out
 
 
+def mean_image_baseline(ds: Dataset) -> dict[str, float]:
+    """Reconstruct every test image as the mean training image: the per-pixel MSE (pixels in
+    [0, 1]) an autoencoder must beat to have learnt anything about its input."""
+    mean = normalize(ds.train.x, ds.spec).mean(0, keepdim=True)  # (1, C, H, W)
+    test = normalize(ds.test.take(np.arange(min(len(ds.test), MAX_TEST_ROWS))).x, ds.spec)
+    return {"baseline/mean/mse": float((test - mean).pow(2).mean())}
+
+
 def baselines(ds: Dataset, seed: int = 0) -> dict[str, float]:
     """`baseline/<name>/<metric>` figures on the test split (a fixed sample of a huge one)."""
     if ds.spec.task == "forecast":
@@ -77,6 +85,10 @@ def baselines(ds: Dataset, seed: int = 0) -> dict[str, float]:
         from gradkit.metrics.language import char_baselines
 
         return char_baselines(ds)
+    if ds.spec.task == "reconstruct":
+        return mean_image_baseline(ds)
+    if ds.spec.task in ("vae", "gan"):  # no baseline yet for nats or samples
+        return {}
     rng = np.random.default_rng(seed)
     train_y = ds.train.y.numpy()
     idx = rng.permutation(len(train_y))[:MAX_ROWS]

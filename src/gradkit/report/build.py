@@ -9,6 +9,7 @@ from pathlib import Path
 from string import Template
 
 from gradkit.report import sections, task_sections
+from gradkit.report.generative import generative
 from gradkit.report.language_model import language_model
 from gradkit.report.diagnostics import diagnose
 from gradkit.report.rundir import RunData, load_run
@@ -16,7 +17,7 @@ from gradkit.report.rundir import RunData, load_run
 CONTENTS = (
     ("summary", "Summary"), ("diagnostics", "Diagnostics"), ("curves", "Learning curves"),
     ("classification", "Results"), ("regression", "Results"), ("forecast", "Results"),
-    ("language-model", "Results"),
+    ("language-model", "Results"), ("generative", "Results"),
     ("config", "Configuration"),
 )
 
@@ -57,6 +58,8 @@ def render(run: RunData) -> str:
         parts.append(task_sections.forecast(run))
     elif run.task == "language-model":
         parts.append(language_model(run))
+    elif run.task in ("reconstruct", "vae", "gan"):
+        parts.append(generative(run))
     parts.append(sections.configuration(run))
     body = "\n".join([parts[0], _contents("\n".join(parts))] + parts[1:] + [_footer()])
     title = run.config.get("name") or run.run.get("name") or run.run_dir.name

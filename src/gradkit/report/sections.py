@@ -25,8 +25,10 @@ BASELINE_NAMES = {
     "unigram": "unigram character model",
     "bigram": "bigram character model",
 }
-LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "mase", "seconds", "perplexity", "bits_per_char")
-HEADLINE_FIRST = ("accuracy", "r2", "f1_macro", "mase", "rmse", "bits_per_char", "perplexity")
+LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "mase", "seconds", "perplexity", "bits_per_char",
+                   "nelbo")
+HEADLINE_FIRST = ("accuracy", "r2", "f1_macro", "mase", "rmse", "bits_per_char", "perplexity",
+                  "nelbo", "mse")
 
 
 def esc(value: Any) -> str:

@@ -2,7 +2,10 @@
 
 A task exposes `models` (name -> module), declares its optimisers, and implements
 `train_step(batch, step)` (calling `step(loss, "model")` to back-propagate and update),
-`eval_step(batch)` and `eval_end()`. A GAN later is a task with two models and two optimisers.
+`eval_step(batch)` and `eval_end()`. Two optional methods: `configure_optimizers(optim_cfg)
+-> {name: optimizer}` (a GAN: "discriminator" and "generator", each stepped by `step(loss,
+name)`), and `on_epoch_end(epoch, run)`, called after each epoch's evaluation and before its
+checkpoint (`run` may be None), e.g. to save a sample grid.
 """
 from __future__ import annotations
 
@@ -42,6 +45,7 @@ def build(cfg: Any, model: nn.Module, spec: Any) -> Task:
     return TASKS.get(cfg.name, key="task.name")(model, spec, cfg)
 
 
-from gradkit.tasks import classification, forecast, language_model, regression  # noqa: E402,F401
+from gradkit.tasks import (classification, forecast, gan, language_model,  # noqa: E402,F401
+                           reconstruct, regression, vae)
 
 __all__ = ["TASKS", "Task", "build"]

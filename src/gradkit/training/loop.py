@@ -104,9 +104,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def better(value: float, best: float | None, monitor: str) -> bool:
     if best is None:
         return True
-    # Losses, errors, perplexity and bits per character fall; the rest (accuracy, F1, R²) rises.
+    # Losses, errors, perplexity, bits per character and negative ELBO fall; the rest (accuracy,
+    # F1, R², and `epoch`: monitor=epoch keeps the last epoch, as the GAN recipes do) rises.
     lower = any(k in monitor for k in ("loss", "mse", "mae", "rmse", "mase", "error", "perplexity",
-                                       "bits_per"))
+                                       "bits_per", "nelbo"))
     return value < best if lower else value > best
 
 
@@ -217,6 +218,8 @@ def fit(task, data: Dataset, cfg, run=None, device: torch.device | None = None,
             scalars, _ = evaluate(task, val, device, tc.precision)
             record.update({f"val/{k}": v for k, v in scalars.items()})
             record["time"] = time.perf_counter() - start
+            if hasattr(task, "on_epoch_end"):  # e.g. a GAN's sample grid from fixed noise
+                task.on_epoch_end(epoch, run)
             state["history"].append(record)
             state["epoch"] = epoch
             stop_reason = _after_epoch(state, record, tc, task, data, cfg, run, stepper,

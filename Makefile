@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python benchmarks/series.py
 	$(BIN)/python benchmarks/adding.py
 	$(BIN)/python benchmarks/fashion_gan_plain.py
+	$(BIN)/python benchmarks/generative.py
 	$(BIN)/python benchmarks/wordnet_bert.py  # about an hour on 2 cores (2 full-data BERT epochs)
 
 docs: install

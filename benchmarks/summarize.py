@@ -31,6 +31,7 @@ each script also measures other processes' CPU share and flags a busy machine):
     .venv/bin/python benchmarks/series.py        # the sunspots recipes vs persistence and seasonal-naive
     .venv/bin/python benchmarks/adding.py        # adding-rnn-vs-lstm: RNN vs LSTM vs predict-the-mean
     .venv/bin/python benchmarks/fashion_gan_plain.py  # the articles' MLP GAN, plain loop: epoch time, FID
+    .venv/bin/python benchmarks/generative.py    # DCGAN vs MLP GAN at equal time (FID), conv vs MLP VAE
     .venv/bin/python benchmarks/summarize.py     # rewrite this file from results/*.json
 
 Each script takes `--quick` for a smoke check that writes to /tmp instead of `results/`.
@@ -215,7 +216,25 @@ def fashion_gan_plain(r: dict[str, Any]) -> str:
             + notes(r))
 
 
-SECTIONS = {"wordnet_bert": wordnet_bert, "fashion_mlp": fashion_mlp, "fashion_cnn": fashion_cnn, "recipes": recipes,
+def generative(r: dict[str, Any]) -> str:
+    head = ["recipe", "epochs", "training time", f"FID (n={r['runs'][0]['fid_n']:,})", "floor",
+            "classes covered", "test negative ELBO (nats)"]
+    rows = []
+    for run in r["runs"]:
+        nelbo = run["test"].get("test/nelbo")
+        stop = " (time limit)" if run.get("stop_reason") else ""
+        rows.append([f"`{run['recipe']}`", f"{run['epochs']}{stop}", f"{run['train_seconds']:.1f} s",
+                     f"{run['fid']:.2f}", f"{run['fid_floor']:.2f}", f"{run['classes_covered']}/10",
+                     f"{nelbo:.1f}" if nelbo is not None else ""])
+    goals = [[name, t["target"], f"{t['value']:.3f}", verdict(t)] for name, t in r["targets"].items()]
+    first = r["runs"][0]
+    return (f"## generative: DCGAN vs MLP GAN at equal time, conv VAE vs MLP VAE\n\n{machine_line(r)}.\n\n"
+            f"{table(head, rows)}\n\n{table(['target', 'goal', 'value', 'result'], goals)}\n\n"
+            f"FID in the features of `{first['classifier_run']}` (test accuracy "
+            f"{first['classifier_accuracy']:.4f}).\n\n" + notes(r))
+
+
+SECTIONS = {"wordnet_bert": wordnet_bert, "generative": generative, "fashion_mlp": fashion_mlp, "fashion_cnn": fashion_cnn, "recipes": recipes,
             "image_folder": image_folder, "series": series, "adding": adding,
             "fashion_gan_plain": fashion_gan_plain}
 

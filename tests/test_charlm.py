@@ -237,7 +237,7 @@ def test_cli_sample_refuses_a_classification_run(tmp_path):
                    output={"report": False})
     out = CliRunner().invoke(app, ["sample", str(run.dir), "--prompt", "a"])
     assert out.exit_code == 2
-    assert "does not support task 'classification' yet" in " ".join(out.output.split())
+    assert "does not support task 'classification'" in " ".join(out.output.split())
 
 
 # ---------------------------------------------------------------- recipes on real data

@@ -176,10 +176,17 @@ def test_gan_resume_restores_both_networks_and_optimisers(tmp_path, monkeypatch)
             ["samples-0001.png", "samples-0002.png"]
 
 
-def test_digits_run_writes_the_artifacts_and_report(tmp_path):
+def test_digits_run_writes_the_artifacts_and_report(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADKIT_CACHE", str(tmp_path / "cache"))  # the reference classifier goes here
     run = gk.train(data={"name": "digits"}, model={"name": "vae", "arch": "conv", "channels": [8, 16]},
-                   task={"name": "vae"}, train={"epochs": 2, "monitor": "val/nelbo"},
+                   task={"name": "vae", "fid": 500}, train={"epochs": 2, "monitor": "val/nelbo"},
                    out=tmp_path / "run", **QUIET)
+    # FID of the samples (a digits-cnn trained into the cache), beside the real-vs-real floor
+    quality = json.loads((run.dir / "artifacts" / "quality.json").read_text())
+    assert quality["classifier_run"].startswith(str(tmp_path / "cache"))
+    assert quality["n"] == len(gk.data.load("digits").test)  # 500 asked, the test split is smaller
+    assert run.metrics["test/fid"] == quality["fid"] > run.metrics["test/fid_floor"] >= 0
+    assert 1 <= run.metrics["test/classes_covered"] <= 10
     s = np.load(run.dir / "artifacts" / "samples.npz")
     assert s["x"].shape == s["recon"].shape == (16, 1, 8, 8)
     assert s["latent"].shape[1] == 20 and s["latent_2d"].shape == (len(s["latent"]), 2)
@@ -188,7 +195,7 @@ def test_digits_run_writes_the_artifacts_and_report(tmp_path):
     assert s["samples"].min() >= 0 and s["samples"].max() <= 1
     html = (run.dir / "report.html").read_text()
     for text in ('<section id="generative">', "Samples per epoch", "Latent space", "Interpolation",
-                 "negative ELBO"):
+                 "negative ELBO", "Sample quality (FID)", "(the floor)", quality["classifier_run"]):
         assert text in html, text
     # the run reloads, and its model methods are what commands need
     loaded = gk.load(run.dir)
@@ -208,6 +215,10 @@ def test_bad_options_are_clear_errors():
                  **QUIET)
     with pytest.raises(ConfigError, match="task.noise applies to task.name=reconstruct only"):
         C.resolve("fashion-vae", overrides=["task.noise=0.2"])
+    with pytest.raises(ConfigError, match="task.fid scores generated images"):
+        C.resolve("fashion-autoencoder", overrides=["task.fid=10000"])
+    with pytest.raises(ConfigError, match="too few for a stable FID"):
+        C.resolve("fashion-gan", overrides=["task.fid=64"])
     with pytest.raises(ConfigError, match="task.beta applies to task.name=vae only"):
         C.resolve("fashion-gan", overrides=["task.beta=2"])
     with pytest.raises(ConfigError, match="needs model.name=gan"):
@@ -220,7 +231,8 @@ def test_bad_options_are_clear_errors():
 @needs_fashion
 @pytest.mark.parametrize("recipe", FASHION_RECIPES)
 def test_recipe_smoke(recipe, tmp_path):
-    run = gk.train(recipe, out=tmp_path / recipe, overrides=["data.limit=300", "train.epochs=1"], **QUIET)
+    run = gk.train(recipe, out=tmp_path / recipe, overrides=["data.limit=300", "train.epochs=1", "task.fid=0"],
+                   **QUIET)
     assert all(math.isfinite(v) for v in run.metrics.values())
     assert (run.dir / "artifacts" / "samples.npz").is_file()
     assert '<section id="generative">' in (run.dir / "report.html").read_text()
@@ -234,7 +246,7 @@ def test_real_fashion_reconstructions_beat_the_mean_image(recipe, tmp_path):
     """3,000 training images, 3 epochs of batch 32: test reconstructions at most half the mean
     image's error (full recipes reach about a tenth: 0.009 against 0.087)."""
     run = gk.train(recipe, out=tmp_path / "run", output={"report": False}, **QUIET,
-                   overrides=["data.limit=3000", "train.epochs=3", "train.batch_size=32"])
+                   overrides=["data.limit=3000", "train.epochs=3", "train.batch_size=32", "task.fid=0"])
     data = gk.data.build(run.config.data, run.config.task.name, run.config.seed)
     train = gk.data.normalize(data.train.x, data.spec)
     test = gk.data.normalize(data.test.x[:2000], data.spec)
@@ -244,3 +256,95 @@ def test_real_fashion_reconstructions_beat_the_mean_image(recipe, tmp_path):
     assert mse < 0.5 * baseline, (mse, baseline)
     if recipe == "fashion-autoencoder":
         assert run.metrics["test/mse"] < 0.5 * run.metrics["baseline/mean/mse"]
+
+
+# ---------------------------------------------------------------- commands: sample, reconstruct, anomaly
+
+
+@pytest.fixture(scope="module")
+def digit_runs(tmp_path_factory):
+    """A 3-epoch MLP autoencoder and a 1-epoch MLP GAN on scikit-learn's digits."""
+    root = tmp_path_factory.mktemp("gencli")
+    common = {"train": {"epochs": 3, "monitor": "val/loss", "threads": 1}, "output": {"report": False}}
+    ae = gk.train(data={"name": "digits"}, model={"name": "autoencoder", "latent": 8},
+                  task={"name": "reconstruct"}, out=root / "ae", **common, **QUIET)
+    gan = gk.train(data={"name": "digits"}, model={"name": "gan"}, task={"name": "gan"},
+                   train={"epochs": 1, "monitor": "epoch", "threads": 1}, output={"report": False},
+                   out=root / "gan", **QUIET)
+    return ae, gan, root
+
+
+def _png(path) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(path))
+
+
+def test_cli_sample_writes_an_image_grid_and_a_seed_repeats_it(digit_runs):
+    from typer.testing import CliRunner
+
+    from gradkit.cli import app
+
+    _, gan, root = digit_runs
+    runner = CliRunner()
+    paths = [root / "a.png", root / "b.png", root / "c.png"]
+    for path, seed in zip(paths, (7, 7, 8)):
+        out = runner.invoke(app, ["sample", str(gan.dir), "-n", "10", "--out", str(path), "--seed", str(seed)])
+        assert out.exit_code == 0, out.output
+    a, b, c = (_png(p) for p in paths)
+    assert a.shape == (3 * 9 + 1, 4 * 9 + 1)  # 10 images of 8x8: 3 rows of 4 columns, 1-pixel gaps
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    bad = runner.invoke(app, ["sample", str(gan.dir), "-n", "0"])
+    assert bad.exit_code == 2 and "between 1 and 10000" in bad.output
+
+
+def test_cli_reconstruct_reads_image_files_and_scores_them(digit_runs):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from gradkit.cli import app
+
+    ae, gan, root = digit_runs
+    raw = gk.data.load("digits").test.x[:2, 0].numpy().astype(np.int64)  # (2, 8, 8), 0..16
+    files = []
+    for i, img in enumerate(raw):
+        files.append(root / f"digit{i}.png")
+        Image.fromarray((img * 255 // 16).astype(np.uint8)).save(files[-1])
+    out_png = root / "recon.png"
+    out = CliRunner().invoke(app, ["reconstruct", str(ae.dir), *map(str, files), "--out", str(out_png)])
+    assert out.exit_code == 0, out.output
+    x = torch.as_tensor(raw[:, None]).float() / 16
+    with torch.inference_mode():
+        expected = (ae.model.reconstruct(x).clamp(0, 1) - x).pow(2).flatten(1).mean(1)
+    printed = [float(line.split("error ")[1].split()[0]) for line in out.output.splitlines() if "error" in line]
+    np.testing.assert_allclose(printed, expected.numpy(), atol=2e-3)  # PNG rounding of 16 grey levels
+    assert _png(out_png).shape == (2 * 9 + 1, 2 * 9 + 1)
+    refused = CliRunner().invoke(app, ["reconstruct", str(gan.dir), str(files[0])])
+    assert refused.exit_code == 2 and "cannot reconstruct images" in " ".join(refused.output.split())
+    (root / "broken.png").write_bytes(b"not a png")
+    broken = CliRunner().invoke(app, ["reconstruct", str(ae.dir), str(root / "broken.png")])
+    assert broken.exit_code == 2 and "is not a readable image" in " ".join(broken.output.split())
+
+
+def test_cli_anomaly_ranks_the_test_images_by_reconstruction_error(digit_runs):
+    from typer.testing import CliRunner
+
+    from gradkit.cli import app
+    from gradkit.gallery import anomaly_scores
+
+    ae, gan, root = digit_runs
+    s = anomaly_scores(gk.load(ae.dir), top=5, out=root / "worst.png")
+    test = gk.data.load("digits").test
+    x = test.x.float() / 16
+    with torch.inference_mode():
+        errors = (ae.model.reconstruct(x) - x).pow(2).flatten(1).mean(1)
+    assert s["count"] == len(test)
+    assert [w["index"] for w in s["worst"]] == errors.argsort(descending=True)[:5].tolist()
+    np.testing.assert_allclose([w["score"] for w in s["worst"]], errors.sort(descending=True).values[:5],
+                               rtol=1e-4)
+    assert abs(s["mean"] - float(errors.mean())) < 1e-5
+    assert _png(root / "worst.png").shape == (2 * 9 + 1, 5 * 9 + 1)
+    out = CliRunner().invoke(app, ["anomaly", str(ae.dir), "--top", "3", "--out", str(root / "w3.png")])
+    assert out.exit_code == 0 and "3 worst reconstructed" in out.output and "mean error per class" in out.output
+    refused = CliRunner().invoke(app, ["anomaly", str(gan.dir)])
+    assert refused.exit_code == 2 and "cannot score images by reconstruction" in " ".join(refused.output.split())

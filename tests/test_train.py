@@ -156,6 +156,15 @@ def test_early_stopping(tmp_path):
     assert info["epochs_completed"] == info["best_epoch"] + 3 < 200
 
 
+def test_time_limit_stops_after_the_epoch_that_reaches_it(tmp_path):
+    run = gk.train("digits-mlp", train={"epochs": 50, "time_limit": 1e-6}, out=tmp_path / "run",
+                   output={"report": False}, **QUIET)
+    info = json.loads((run.dir / "run.json").read_text())
+    assert info["epochs_completed"] == 1 and info["status"] == "stopped_early"
+    assert "train.time_limit=1e-06 after epoch 1" in info["stop_reason"]
+    assert "test/accuracy" in run.metrics  # the run is finished and tested like any other
+
+
 def test_predict_load_and_classify(tmp_path):
     run = gk.train("digits-mlp", train={"epochs": 5}, out=tmp_path / "run", output={"report": False}, **QUIET)
     x = gk.data.load("digits").test.x[:8]

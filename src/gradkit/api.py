@@ -157,7 +157,7 @@ def execute(cfg: C.RunConfig, *, model: torch.nn.Module | None = None, data: Dat
     best = checkpoint.load(run.best, device)
     for name, module in task.models.items():
         module.load_state_dict(best["models"][name])
-    metrics = _final_metrics(task, data, cfg, run, device)
+    metrics = _final_metrics(task, data, cfg, run, device, verbose)
     run.write_json("metrics.json", metrics)
     run.update_info(status="stopped_early" if result.stop_reason else "completed",
                     finished=time.strftime("%Y-%m-%dT%H:%M:%S"), epochs_completed=result.epochs_completed,
@@ -169,7 +169,8 @@ def execute(cfg: C.RunConfig, *, model: torch.nn.Module | None = None, data: Dat
     return out
 
 
-def _final_metrics(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device) -> dict[str, float]:
+def _final_metrics(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device,
+                   verbose: bool = False) -> dict[str, float]:
     from gradkit.metrics.baselines import baselines
 
     metrics: dict[str, float] = {}
@@ -187,6 +188,10 @@ def _final_metrics(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device) -
                 run.write_json("artifacts/test_details.json", details)
     metrics.update(baselines(data, cfg.seed))
     _write_samples(task, data, cfg, run, device, test_pred)
+    if cfg.task.fid:  # vae, gan: FID of generated images, beside its real-vs-real floor
+        from gradkit.gallery import write_quality
+
+        metrics.update(write_quality(task, data, cfg, run, device, verbose))
     if data.spec.task == "classification":  # the report's top confusions and attention maps
         from gradkit.inspection import write_inspection
 

@@ -84,6 +84,10 @@ class TaskConfig(Section):
     # reconstruct: std of the Gaussian noise added to inputs (pixels in [0, 1]): a denoising AE
     noise: float = Field(0.0, ge=0.0, le=1.0)
     beta: float = Field(1.0, ge=0.0)  # vae: weight of the KL term (1: the ELBO; beta-VAE otherwise)
+    # vae, gan: images generated at the end and scored by FID in a gradkit classifier's features
+    # (0: skip); fid_classifier: that classifier's run directory (None: one trained once, cached)
+    fid: int = Field(0, ge=0)
+    fid_classifier: str | None = None
 
     @model_validator(mode="after")
     def _task_options(self) -> TaskConfig:
@@ -91,6 +95,12 @@ class TaskConfig(Section):
             raise ValueError(f"task.noise applies to task.name=reconstruct only, not {self.name}")
         if self.beta != 1.0 and self.name != "vae":
             raise ValueError(f"task.beta applies to task.name=vae only, not {self.name}")
+        if (self.fid or self.fid_classifier) and self.name not in ("vae", "gan"):
+            raise ValueError(f"task.fid scores generated images: task.name=vae or gan, not {self.name}")
+        if 0 < self.fid < 500:
+            raise ValueError(f"task.fid={self.fid} images are too few for a stable FID (the "
+                             "covariance of 128 features needs thousands); use task.fid=10000, "
+                             "or 0 to skip it")
         return self
 
 
@@ -118,6 +128,7 @@ class TrainConfig(Section):
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     monitor: str = "val/loss"  # metric for best checkpoint and early stopping
     patience: int | None = Field(None, ge=1)  # early stopping after N epochs without improvement
+    time_limit: float | None = Field(None, gt=0.0)  # seconds of training: stop after the epoch that reaches it
     deterministic: bool = False
     threads: int | None = Field(None, ge=1)
     channels_last: bool = False

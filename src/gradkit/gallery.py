@@ -18,6 +18,12 @@ image float32 (N, C, H, W) with pixels in [0, 1]:
                   test images of different classes (autoencoder, vae), two noise vectors (gan)
     samples       64 images drawn with a fixed seed                  (vae, gan)
 
+With `task.fid=N` (vae, gan), `write_quality` draws N images and scores them against the test
+split in the features of a gradkit classifier (`gradkit.metrics.fid.quality_report`):
+`artifacts/quality.json` holds its figures (FID, the real-vs-real floor, the classifier run,
+the class histograms) and the run's metrics gain `test/fid`, `test/fid_floor` and
+`test/classes_covered`.
+
 Model methods used (and for commands to use): `encode(x01) -> (N, D)`, `decode(z) -> x01`,
 `reconstruct(x01) -> x01`, `sample(n, generator) -> x01`.
 """
@@ -142,3 +148,122 @@ def _two_classes(y: torch.Tensor) -> list[int]:
     """Indices of the first image and the first one of another class (or the second image)."""
     other = torch.nonzero(y != y[0]).flatten()
     return [0, int(other[0]) if len(other) else min(1, len(y) - 1)]
+
+
+SAMPLE_CHUNK = 1000  # images generated per forward pass when drawing many
+
+
+@torch.inference_mode()
+def draw(model: torch.nn.Module, n: int, seed: int = FIXED_NOISE_SEED) -> torch.Tensor:
+    """n images (N, C, H, W) in [0, 1] on the CPU from `model.sample`, SAMPLE_CHUNK at a time,
+    the same ones for the same seed."""
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    chunks = [model.sample(min(SAMPLE_CHUNK, n - i), gen).float().cpu() for i in range(0, n, SAMPLE_CHUNK)]
+    return torch.cat(chunks).clamp_(0.0, 1.0)
+
+
+def write_quality(task, data, cfg, run, device: torch.device, verbose: bool = True) -> dict[str, float]:
+    """FID of `task.fid` generated images (see the module docstring); returns the metrics."""
+    from gradkit.metrics.fid import quality_report
+
+    n = cfg.task.fid
+    if not n or not hasattr(task.model, "sample"):
+        return {}
+    if verbose:
+        print(f"gradkit: scoring {n} generated images (FID in a classifier's features)", flush=True)
+    samples = draw(task.model, n)
+    report = quality_report(samples, data, cfg.task.fid_classifier, n=n, seed=cfg.seed,
+                            device=str(device), verbose=verbose)
+    run.write_json("artifacts/quality.json", report)
+    return {"test/fid": report["fid"], "test/fid_floor": report["fid_floor"],
+            "test/classes_covered": float(report["class_histogram"]["classes_covered"])}
+
+
+# ---------------------------------------------------------------- commands on a trained run
+# (`gradkit sample`, `gradkit reconstruct`, `gradkit anomaly`; `run` is `gradkit.load(dir)`)
+
+
+def _write_png(path: str | Path, image: np.ndarray) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from gradkit.run import atomic_write
+
+    atomic_write(path, png_bytes(image))
+    return path
+
+
+def _needs(run, method: str, what: str, recipes: str) -> None:
+    from gradkit.errors import GradkitError
+
+    if not callable(getattr(run.model, method, None)):
+        raise GradkitError(f"{run.dir} is a run of task '{run.spec.task}', which cannot {what}; "
+                           f"train one that can, e.g. gradkit train {recipes}")
+
+
+def sample_grid(run, n: int = 64, out: str | Path = "samples.png", seed: int | None = None) -> Path:
+    """n images from a VAE's decoder or a GAN's generator, as one grid PNG at `out`."""
+    from gradkit.errors import ConfigError
+
+    _needs(run, "sample", "draw images", "fashion-vae or fashion-gan")
+    if not 1 <= n <= 10_000:
+        raise ConfigError(f"-n {n}: draw between 1 and 10000 images")
+    seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed
+    images = draw(run.model, n, seed)
+    return _write_png(out, grid(images, ncol=int(np.ceil(np.sqrt(n)))))
+
+
+def reconstruct_files(run, paths: list[str | Path], out: str | Path = "reconstructions.png",
+                      invert: str = "auto") -> tuple[Path, list[tuple[str, float, list[str]]]]:
+    """Image files through an autoencoder or VAE: a PNG of inputs (top row) over their
+    reconstructions (bottom row), and each file's mean squared error per pixel (pixels in [0, 1])."""
+    from gradkit.errors import ConfigError
+    from gradkit.predict import load_image
+
+    _needs(run, "reconstruct", "reconstruct images", "fashion-autoencoder or fashion-vae")
+    if not paths:
+        raise ConfigError("name at least one image file: gradkit reconstruct RUN_DIR IMAGE...")
+    loaded = [load_image(p, run.spec, invert) for p in paths]
+    x = normalize(torch.as_tensor(np.stack([a for a, _ in loaded])).to(run.device), run.spec)
+    with torch.inference_mode():
+        run.model.eval()
+        recon = run.model.reconstruct(x).float().clamp(0, 1)
+    errors = (recon - x).pow(2).flatten(1).mean(1).cpu().tolist()
+    path = _write_png(out, grid(torch.cat([x, recon]), ncol=len(paths)))
+    return path, [(str(p), e, notes) for p, e, (_, notes) in zip(paths, errors, loaded)]
+
+
+@torch.inference_mode()
+def anomaly_scores(run, top: int = 16, out: str | Path = "anomalies.png",
+                   data_dir: str | None = None) -> dict:
+    """Score every test image by its reconstruction error (mean squared error per pixel, pixels
+    in [0, 1]) and draw the `top` worst: a PNG of those images (top row) over their
+    reconstructions. Returns the scores' summary, the worst images' indices, labels and scores,
+    and the mean score per class."""
+    import gradkit.data
+    from gradkit.errors import ConfigError
+
+    _needs(run, "reconstruct", "score images by reconstruction", "fashion-autoencoder")
+    if not 1 <= top <= 256:
+        raise ConfigError(f"--top {top}: show between 1 and 256 images")
+    cfg = run.config
+    data_cfg = cfg.data.model_copy(update={"dir": data_dir}) if data_dir else cfg.data
+    data = gradkit.data.build(data_cfg, cfg.task.name, cfg.seed)
+    run.model.eval()
+    scores, labels = [], []
+    for x, y in make_batches(data.test, data.spec, cfg.train.eval_batch_size, run.device):
+        scores.append((run.model.reconstruct(x).float() - x).pow(2).flatten(1).mean(1).cpu())
+        labels.append(y.cpu())
+    score, label = torch.cat(scores), torch.cat(labels)
+    worst = score.argsort(descending=True)[:top]  # worst first
+    x = normalize(data.test.take(worst).x.to(run.device), data.spec)
+    recon = run.model.reconstruct(x).float().clamp(0, 1)
+    path = _write_png(out, grid(torch.cat([x, recon]), ncol=len(worst)))
+    names = run.class_names or [str(k) for k in range(int(label.max()) + 1)]
+    per_class = {names[k]: float(score[label == k].mean()) for k in range(len(names)) if (label == k).any()}
+    q = torch.quantile(score.double(), torch.tensor([0.5, 0.9, 0.99], dtype=torch.float64))
+    return {"path": path, "count": len(score), "mean": float(score.mean()), "median": float(q[0]),
+            "p90": float(q[1]), "p99": float(q[2]),
+            "worst": [{"index": int(i), "label": names[int(label[i])], "score": float(score[i])}
+                      for i in worst],
+            "per_class": dict(sorted(per_class.items(), key=lambda kv: -kv[1]))}

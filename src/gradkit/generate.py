@@ -1,7 +1,7 @@
 """Sampling from trained runs: `generate(run, prompt, ...)` continues a prompt with a language model.
 
-`gradkit sample RUN_DIR` dispatches on the run's task through `sample_tasks()`; language
-models are the one task that samples for now (generative image models will add theirs).
+`gradkit sample RUN_DIR` dispatches on the run's task through `sample_tasks()`: text here,
+images from VAEs and GANs in `gradkit.gallery`.
 
 Each new character is drawn from the model's distribution at the last position, given at
 most the last `data.max_length` characters: the context it was trained on. Temperature
@@ -23,8 +23,9 @@ UNK_SHOWN = "\ufffd"  # how an [UNK] id prints
 
 
 def sample_tasks() -> tuple[str, ...]:
-    """The tasks whose runs `gradkit sample` can sample from."""
-    return ("language-model",)
+    """The tasks whose runs `gradkit sample` can sample from: text from a language model,
+    images from a VAE's decoder or a GAN's generator (`gradkit.gallery.sample_grid`)."""
+    return ("language-model", "vae", "gan")
 
 
 def encode_prompt(prompt: str, chars: list[str]) -> tuple[list[int], list[str]]:

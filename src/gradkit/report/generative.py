@@ -1,16 +1,19 @@
 """HTML for generative runs (tasks reconstruct, vae, gan): sample grids per epoch, final
 samples, reconstructions, the latent space by class, an interpolation, and loss curves.
 
-Reads artifacts/epochs/samples-EEEE.png and artifacts/samples.npz (`gradkit.gallery`).
+Reads artifacts/epochs/samples-EEEE.png, artifacts/samples.npz and, with `task.fid`,
+artifacts/quality.json (`gradkit.gallery`).
 """
 from __future__ import annotations
+
+import json
 
 import numpy as np
 
 from gradkit.gallery import grid
 from gradkit.report import plots
 from gradkit.report.rundir import RunData
-from gradkit.report.sections import figure, note, section
+from gradkit.report.sections import esc, figure, note, section, table
 
 MAX_EPOCH_GRIDS = 10
 CURVES = {"gan": ("GAN losses", ["d_loss", "g_loss"], "D(x) and D(G(z))", ["d_real", "d_fake"]),
@@ -20,7 +23,7 @@ TITLES = {"reconstruct": "Reconstruction results", "vae": "VAE results", "gan": 
 
 def generative(run: RunData) -> str:
     s = run.samples or {}
-    parts = [_explain(run), _curves(run), _epoch_strip(run)]
+    parts = [_explain(run), _quality(run), _curves(run), _epoch_strip(run)]
     if s.get("samples") is not None:
         parts.append("<h3>Samples (final model, fixed seed)</h3>"
                      + _image(grid(s["samples"], 8), "64 samples"))
@@ -112,3 +115,38 @@ def _scatter(run: RunData, s: dict) -> str:
     ax.legend(fontsize=7, markerscale=3, loc="best")
     return figure(plots.figure_uri(fig), "latent codes coloured by class") + note(
         "Colours are the data set's labels, which the model never saw.")
+
+
+def _quality(run: RunData) -> str:
+    """FID beside its real-vs-real floor, the classifier that scored it, and the class histogram."""
+    path = run.run_dir / "artifacts" / "quality.json"
+    if not path.is_file():
+        return ""
+    try:
+        q = json.loads(path.read_text(encoding="utf-8"))
+        hist, real = q["class_histogram"], q["real_class_histogram"]
+        rows = [["FID of generated vs real test images", f"{float(q['fid']):.2f}"],
+                ["FID of real train vs real test images (the floor)", f"{float(q['fid_floor']):.2f}"],
+                ["images on each side", f"{int(q['n']):,}"],
+                ["classes covered by the samples", f"{hist['classes_covered']} of {len(hist['counts'])}"],
+                ["entropy of the samples' classes (bits)",
+                 f"{hist['entropy_bits']:.2f} of {hist['max_entropy_bits']:.2f}"]]
+        clf = (f"Features: the penultimate layer of the gradkit classifier run "
+               f"<code>{esc(q['classifier_run'])}</code> (test accuracy "
+               f"{float(q['classifier_accuracy']):.4f}), not Inception: compare FIDs only between "
+               "runs scored by the same classifier with the same number of images.")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return note(f"artifacts/quality.json could not be read ({type(exc).__name__}); "
+                    "the FID figures are in metrics.json")
+    fig = plots._figure((6.0, 3.2))
+    ax = fig.subplots()
+    names = list(hist["class_names"])
+    at = np.arange(len(names))
+    for offset, h, label in ((-0.2, hist, "generated"), (0.2, real, "real test")):
+        share = np.asarray(h["counts"], dtype=float) / max(sum(h["counts"]), 1)
+        ax.bar(at + offset, share, width=0.4, label=label)
+    ax.set_xticks(at, names, rotation=45, ha="right", fontsize=7)
+    ax.set(ylabel="share of images", title="classes the classifier sees in the images")
+    ax.legend(fontsize=8)
+    return ("<h3>Sample quality (FID)</h3>" + table(rows) + "<p>" + clf + "</p>"
+            + figure(plots.figure_uri(fig), "class histogram: mode collapse shows as missing bars"))

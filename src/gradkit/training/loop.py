@@ -224,6 +224,9 @@ def fit(task, data: Dataset, cfg, run=None, device: torch.device | None = None,
             state["epoch"] = epoch
             stop_reason = _after_epoch(state, record, tc, task, data, cfg, run, stepper,
                                        optimizers, schedulers, callbacks, start)
+            if not stop_reason and tc.time_limit and record["time"] >= tc.time_limit and epoch < tc.epochs:
+                stop_reason = (f"time limit: {record['time']:.0f} s of training reached "
+                               f"train.time_limit={tc.time_limit:g} after epoch {epoch}")
             progress.end_epoch(record)
             if stop_reason:
                 break

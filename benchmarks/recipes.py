@@ -36,8 +36,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def headline(metrics: dict[str, float]) -> tuple[str, float]:
     """The figure a reader looks for: test accuracy for classifiers, R² for regression, MASE for
-    a forecast, bits per character for a language model."""
-    for key in ("test/accuracy", "test/r2", "test/mase", "test/bits_per_char"):
+    a forecast, bits per character for a language model, FID for a GAN or VAE (negative ELBO
+    when FID is off), MSE per pixel for an autoencoder."""
+    for key in ("test/accuracy", "test/r2", "test/mase", "test/bits_per_char", "test/fid",
+                "test/nelbo", "test/mse"):
         if key in metrics:
             return key, metrics[key]
     raise KeyError(f"no headline metric among {sorted(metrics)}")

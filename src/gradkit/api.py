@@ -113,6 +113,10 @@ def _dataset_names() -> list[str]:
 def execute(cfg: C.RunConfig, *, model: torch.nn.Module | None = None, data: Dataset | None = None,
             run: RunDir | None = None, resume_state: dict | None = None, verbose: bool = True) -> Run:
     """Build data, model and task, train, test, and write every artifact of the run directory."""
+    if cfg.rl:  # reinforcement learning has its own loops (gradkit/rl), not `fit`
+        from gradkit.rl import run as run_rl
+
+        return run_rl(cfg, run=run, resume_state=resume_state, verbose=verbose)
     import gradkit.data
     import gradkit.models
     import gradkit.tasks

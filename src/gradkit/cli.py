@@ -92,7 +92,7 @@ def train(
     if isinstance(run, dict):  # a recipe with variants: {variant name: Run}
         _print_variants(run)
         return
-    _print_metrics(run.metrics, "test")
+    _print_metrics(run.metrics, "eval" if run.config.rl else "test")
     console.print(f"run directory: [bold]{run.dir}[/]", soft_wrap=True)
     report = Path(run.dir) / "report.html"
     if report.is_file():
@@ -337,7 +337,7 @@ def _print_metrics(metrics: dict, prefix: str, title: str | None = None) -> None
     for key, value in metrics.items():
         if key.startswith(prefix + "/") or key.startswith("baseline/"):
             if not key.endswith(("/seconds", "/train_rows")):
-                table.add_row(key, f"{value:.4f}")
+                table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     console.print(table)
 
 

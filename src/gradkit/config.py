@@ -164,6 +164,9 @@ class RunConfig(Section):
     # name -> overrides: one recipe trains each variant (this config deep-merged with its
     # overrides) as its own run and compares them (gradkit/variants.py); {}: one plain run
     variants: dict[str, dict[str, Any]] = {}
+    # reinforcement learning: {algo: ppo|dqn, env: CartPole-v1, ...}, validated by the algorithm's
+    # own config (gradkit/rl); {}: a supervised run. data, model, task, optim and train are unused.
+    rl: dict[str, Any] = {}
 
     @field_validator("variants")
     @classmethod
@@ -353,6 +356,10 @@ def _check_names(cfg: RunConfig, source: str) -> None:
     from gradkit.models import MODELS
     from gradkit.tasks import TASKS
 
+    if cfg.rl:
+        from gradkit.rl import validate_rl
+
+        cfg.rl = validate_rl(cfg.rl, source)
     DATASETS.get(cfg.data.name, key="data.name")
     TASKS.get(cfg.task.name, key="task.name")
     model = dict(cfg.model)

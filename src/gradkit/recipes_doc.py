@@ -14,6 +14,9 @@ def recipe_rows() -> list[dict[str, str]]:
     rows = []
     for name in recipe_names():
         raw = load_recipe(name)
+        rl = raw.get("rl") or {}
+        if rl:  # an RL recipe: the algorithm and the environment stand for task and data
+            raw = {**raw, "task": f"rl/{rl.get('algo')}", "data": str(rl.get("env")), "model": "mlp"}
         rows.append({
             "name": name,
             "task": _name(raw.get("task"), "classification"),

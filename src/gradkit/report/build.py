@@ -11,13 +11,14 @@ from string import Template
 from gradkit.report import sections, task_sections
 from gradkit.report.generative import generative
 from gradkit.report.language_model import language_model
+from gradkit.report.rl import rl
 from gradkit.report.diagnostics import diagnose
 from gradkit.report.rundir import RunData, load_run
 
 CONTENTS = (
     ("summary", "Summary"), ("diagnostics", "Diagnostics"), ("curves", "Learning curves"),
     ("classification", "Results"), ("regression", "Results"), ("forecast", "Results"),
-    ("language-model", "Results"), ("generative", "Results"),
+    ("language-model", "Results"), ("generative", "Results"), ("rl", "Results"),
     ("config", "Configuration"),
 )
 
@@ -60,6 +61,8 @@ def render(run: RunData) -> str:
         parts.append(language_model(run))
     elif run.task in ("reconstruct", "vae", "gan"):
         parts.append(generative(run))
+    elif run.task == "rl":
+        parts.append(rl(run))
     parts.append(sections.configuration(run))
     body = "\n".join([parts[0], _contents("\n".join(parts))] + parts[1:] + [_footer()])
     title = run.config.get("name") or run.run.get("name") or run.run_dir.name

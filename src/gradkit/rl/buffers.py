@@ -1,0 +1,76 @@
+"""A replay buffer (DQN) and a rollout buffer (PPO)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class ReplayBuffer:
+    """A fixed-capacity ring of transitions; the oldest are overwritten once it is full.
+
+    >>> buf = ReplayBuffer(10_000, obs_dim=4); buf.add(obs, next_obs, actions, rewards, dones)
+    >>> obs, actions, rewards, next_obs, dones = buf.sample(128, rng)
+    """
+
+    def __init__(self, capacity: int, obs_dim: int) -> None:
+        self.capacity = capacity
+        self.obs = np.zeros((capacity, obs_dim), np.float32)
+        self.next_obs = np.zeros((capacity, obs_dim), np.float32)
+        self.actions = np.zeros(capacity, np.int64)
+        self.rewards = np.zeros(capacity, np.float32)
+        self.dones = np.zeros(capacity, np.float32)  # terminated only: truncation still bootstraps
+        self.pos = 0
+        self.full = False
+
+    def __len__(self) -> int:
+        return self.capacity if self.full else self.pos
+
+    def add(self, obs, next_obs, actions, rewards, dones) -> None:
+        """One transition per env: arrays shaped (N, obs_dim) or (N,)."""
+        for i in range(len(actions)):
+            p = self.pos
+            self.obs[p], self.next_obs[p] = obs[i], next_obs[i]
+            self.actions[p], self.rewards[p], self.dones[p] = actions[i], rewards[i], dones[i]
+            self.pos = (p + 1) % self.capacity
+            self.full = self.full or self.pos == 0
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+        idx = rng.integers(0, len(self), batch_size)
+        return tuple(torch.as_tensor(a[idx]) for a in
+                     (self.obs, self.actions, self.rewards, self.next_obs, self.dones))
+
+    def state_dict(self) -> dict[str, Any]:
+        n = len(self)
+        return {"obs": self.obs[:n].copy(), "next_obs": self.next_obs[:n].copy(),
+                "actions": self.actions[:n].copy(), "rewards": self.rewards[:n].copy(),
+                "dones": self.dones[:n].copy(), "pos": self.pos, "full": self.full}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        n = len(state["actions"])
+        for key in ("obs", "next_obs", "actions", "rewards", "dones"):
+            getattr(self, key)[:n] = state[key]
+        self.pos, self.full = state["pos"], state["full"]
+
+
+class RolloutBuffer:
+    """T steps of N envs, on-policy, as tensors shaped (T, N, ...); refilled every update."""
+
+    def __init__(self, n_steps: int, n_envs: int, obs_dim: int, action_shape: tuple[int, ...]) -> None:
+        self.obs = torch.zeros(n_steps, n_envs, obs_dim)
+        self.actions = torch.zeros(n_steps, n_envs, *action_shape)
+        self.logprobs = torch.zeros(n_steps, n_envs)
+        self.rewards = torch.zeros(n_steps, n_envs)
+        self.dones = torch.zeros(n_steps, n_envs)
+        self.values = torch.zeros(n_steps, n_envs)
+
+    def store(self, t: int, **tensors: torch.Tensor) -> None:
+        for key, value in tensors.items():
+            getattr(self, key)[t] = value
+
+    def flat(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every field with time and env merged into one batch axis (T*N, ...)."""
+        fields = {"obs": self.obs, "actions": self.actions, "logprobs": self.logprobs,
+                  "values": self.values, "advantages": advantages, "returns": returns}
+        return {k: v.reshape(-1, *v.shape[2:]) for k, v in fields.items()}

@@ -1,0 +1,121 @@
+"""Gymnasium environments: vectorised creation, checks with clear errors, observation normaliser.
+
+Vector environments reset an episode that ends *in the same step* (`AutoresetMode.SAME_STEP`):
+the returned observation starts the next episode and `info["final_obs"]` holds the last one,
+which PPO bootstraps from on truncation and DQN stores as the transition's next observation.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import numpy as np
+
+from gradkit.errors import ConfigError
+
+
+def require_gym():
+    """The `gymnasium` module, or a clear error saying how to install it."""
+    try:
+        import gymnasium
+    except ImportError:
+        raise ConfigError("reinforcement learning needs Gymnasium: pip install 'gradkit[rl]' "
+                          "(or pip install 'gymnasium>=1.0')") from None
+    return gymnasium
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise a `ConfigError` naming close registered ids when `env_id` is not registered."""
+    gym = require_gym()
+    ids = list(gym.envs.registry.keys())
+    if env_id in ids:
+        return
+    close = difflib.get_close_matches(env_id, ids, n=5, cutoff=0.5)
+    hint = f"; close names: {', '.join(close)}" if close else ""
+    raise ConfigError(f"rl.env: unknown Gymnasium environment id '{env_id}'{hint}")
+
+
+def describe(env_id: str) -> dict[str, Any]:
+    """Observation size, action kind and size, and the reward threshold of a registered env."""
+    gym = require_gym()
+    check_env_id(env_id)
+    env = gym.make(env_id)
+    try:
+        obs, act = env.observation_space, env.action_space
+        if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
+            raise ConfigError(f"rl.env={env_id}: observations must be flat vectors (a 1-D Box), "
+                              f"got {obs}")
+        if isinstance(act, gym.spaces.Discrete):
+            kind, n = "discrete", int(act.n)
+        elif isinstance(act, gym.spaces.Box) and len(act.shape) == 1:
+            kind, n = "continuous", int(act.shape[0])
+        else:
+            raise ConfigError(f"rl.env={env_id}: actions must be Discrete or a 1-D Box, got {act}")
+        low = high = None
+        if kind == "continuous":
+            low, high = act.low.astype(np.float32), act.high.astype(np.float32)
+        return {"obs_dim": int(obs.shape[0]), "action": kind, "n_actions": n, "low": low,
+                "high": high, "reward_threshold": env.spec.reward_threshold}
+    finally:
+        env.close()
+
+
+def make_vec(env_id: str, n_envs: int, vector: str = "sync"):
+    """`n_envs` copies of `env_id`, stepped together, recording episode returns and lengths."""
+    gym = require_gym()
+    from gymnasium.vector import AutoresetMode
+    from gymnasium.wrappers.vector import RecordEpisodeStatistics
+
+    envs = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=vector,
+                        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP})
+    return RecordEpisodeStatistics(envs)
+
+
+def final_obs(next_obs: np.ndarray, info: dict, done: np.ndarray) -> np.ndarray:
+    """The true last observation of each env: `info["final_obs"]` where an episode just ended."""
+    out = next_obs.copy()
+    for i in np.flatnonzero(done):
+        out[i] = info["final_obs"][i]
+    return out
+
+
+def finished_episodes(info: dict) -> list[tuple[float, int]]:
+    """(return, length) of every episode that ended in this step."""
+    if "episode" not in info:
+        return []
+    mask = info["_episode"]
+    return [(float(r), int(n)) for r, n in zip(info["episode"]["r"][mask], info["episode"]["l"][mask])]
+
+
+class RunningMeanStd:
+    """Mean and variance of a stream of batches (Chan et al.'s parallel update), for normalising.
+
+    >>> rms = RunningMeanStd((4,)); rms.update(batch); rms.normalize(batch)
+    """
+
+    def __init__(self, shape: tuple[int, ...], epsilon: float = 1e-4, clip: float = 10.0) -> None:
+        self.mean = np.zeros(shape, np.float64)
+        self.var = np.ones(shape, np.float64)
+        self.count = epsilon  # a tiny prior count avoids dividing by zero before the first batch
+        self.clip = clip
+
+    def update(self, batch: np.ndarray) -> None:
+        batch = np.asarray(batch, np.float64)
+        b_mean, b_var, b_count = batch.mean(0), batch.var(0), batch.shape[0]
+        delta = b_mean - self.mean
+        total = self.count + b_count
+        self.mean = self.mean + delta * b_count / total
+        m2 = self.var * self.count + b_var * b_count + delta**2 * self.count * b_count / total
+        self.var = m2 / total
+        self.count = total
+
+    def normalize(self, obs: np.ndarray) -> np.ndarray:
+        z = (obs - self.mean) / np.sqrt(self.var + 1e-8)
+        return np.clip(z, -self.clip, self.clip).astype(np.float32)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean.copy(), "var": self.var.copy(), "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.mean, self.var = np.asarray(state["mean"]), np.asarray(state["var"])
+        self.count = float(state["count"])

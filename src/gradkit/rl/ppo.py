@@ -1,0 +1,162 @@
+"""Proximal Policy Optimization (Schulman et al. 2017, https://arxiv.org/abs/1707.06347).
+
+One loop, top to bottom: collect `n_steps` from `n_envs` environments, compute GAE, then run
+`update_epochs` passes of minibatch updates of the clipped surrogate. Discrete actions use a
+categorical policy, continuous ones a diagonal Gaussian with a learnt, state-independent std.
+Details follow CleanRL's ppo.py / ppo_continuous_action.py (Huang et al. 2022).
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+from torch.distributions import Categorical, Normal
+
+from gradkit.rl.buffers import RolloutBuffer
+from gradkit.rl.common import RLCommon, Session, mlp
+from gradkit.rl.envs import final_obs, make_vec
+from gradkit.rl.losses import approx_kl, clipped_surrogate, entropy_bonus, value_loss
+from gradkit.rl.returns import gae
+
+
+class PPOConfig(RLCommon):
+    algo: Literal["ppo"] = "ppo"
+    lr: float = Field(2.5e-4, gt=0.0)
+    anneal_lr: bool = True  # decay lr linearly to 0 at total_steps
+    n_steps: int = Field(128, ge=1)  # steps per env per rollout
+    gamma: float = Field(0.99, gt=0.0, le=1.0)
+    gae_lambda: float = Field(0.95, ge=0.0, le=1.0)
+    n_minibatches: int = Field(4, ge=1)
+    update_epochs: int = Field(4, ge=1)
+    norm_adv: bool = True  # normalise advantages per minibatch
+    clip_coef: float = Field(0.2, gt=0.0)
+    clip_vloss: bool = True  # clip the value update to clip_coef around the old value
+    ent_coef: float = Field(0.01, ge=0.0)
+    vf_coef: float = Field(0.5, ge=0.0)
+    max_grad_norm: float = Field(0.5, gt=0.0)
+    target_kl: float | None = Field(None, gt=0.0)  # stop the epochs early past this approx. KL
+
+
+class ActorCritic(nn.Module):
+    """Separate actor and critic MLPs; `continuous` adds a log-std per action dimension."""
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: list[int], continuous: bool) -> None:
+        super().__init__()
+        self.continuous = continuous
+        self.critic = mlp([obs_dim, *hidden, 1], out_gain=1.0)
+        self.actor = mlp([obs_dim, *hidden, n_actions], out_gain=0.01)  # near-uniform at start
+        if continuous:
+            self.log_std = nn.Parameter(torch.zeros(n_actions))
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.critic(obs).squeeze(-1)  # (B,)
+
+    def dist(self, obs: torch.Tensor):
+        out = self.actor(obs)  # (B, n_actions): logits or means
+        if self.continuous:
+            return Normal(out, self.log_std.exp().expand_as(out))
+        return Categorical(logits=out)
+
+    def act(self, obs: torch.Tensor, action: torch.Tensor | None = None):
+        """(action, log-prob, entropy, value); log-prob and entropy summed over action dims."""
+        dist = self.dist(obs)
+        action = dist.sample() if action is None else action
+        logprob, entropy = dist.log_prob(action), dist.entropy()
+        if self.continuous:
+            logprob, entropy = logprob.sum(-1), entropy.sum(-1)
+        return action, logprob, entropy, self.value(obs)
+
+    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
+        out = self.actor(obs)
+        return out if self.continuous else out.argmax(-1)
+
+
+def train(cfg: PPOConfig, s: Session, spec: dict[str, Any], seed: int) -> ActorCritic:
+    continuous = spec["action"] == "continuous"
+    envs = make_vec(cfg.env, cfg.n_envs, cfg.vector)
+    agent = ActorCritic(spec["obs_dim"], spec["n_actions"], cfg.hidden, continuous)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=cfg.lr, eps=1e-5)
+    if s.restored:
+        agent.load_state_dict(s.restored["models"]["agent"])
+        optimizer.load_state_dict(s.restored["optims"]["agent"])
+
+    def to_env(action: torch.Tensor) -> np.ndarray:  # Gaussian samples are clipped to the bounds
+        a = action.numpy()
+        return np.clip(a, spec["low"], spec["high"]) if continuous else a
+
+    @torch.no_grad()
+    def policy(raw_obs: np.ndarray) -> np.ndarray:
+        return to_env(agent.greedy(torch.as_tensor(s.observe(raw_obs))))
+
+    def state() -> dict[str, Any]:
+        return {"models": {"agent": agent.state_dict()}, "optims": {"agent": optimizer.state_dict()}}
+
+    buf = RolloutBuffer(cfg.n_steps, cfg.n_envs, spec["obs_dim"],
+                        (spec["n_actions"],) if continuous else ())
+    batch_size = cfg.n_steps * cfg.n_envs
+    minibatch = max(1, batch_size // cfg.n_minibatches)
+    step = s.step
+    raw, _ = envs.reset(seed=seed + step)
+    while step < cfg.total_steps:
+        if cfg.anneal_lr:
+            optimizer.param_groups[0]["lr"] = cfg.lr * (1.0 - step / cfg.total_steps)
+
+        # ---- rollout: n_steps x n_envs transitions with the current policy
+        for t in range(cfg.n_steps):
+            if cfg.normalize_obs:
+                s.rms.update(raw)
+            obs = torch.as_tensor(s.observe(raw))  # (N, obs_dim)
+            with torch.no_grad():
+                action, logprob, _, value = agent.act(obs)
+            raw, reward, terminated, truncated, info = envs.step(to_env(action))
+            done = terminated | truncated
+            reward = torch.as_tensor(reward, dtype=torch.float32)
+            cut = truncated & ~terminated
+            if cut.any():  # a time limit is not a terminal state: bootstrap from V(last obs)
+                last = torch.as_tensor(s.observe(final_obs(raw, info, done)))
+                with torch.no_grad():
+                    reward += cfg.gamma * agent.value(last) * torch.as_tensor(cut, dtype=torch.float32)
+            buf.store(t, obs=obs, actions=action, logprobs=logprob, values=value, rewards=reward,
+                      dones=torch.as_tensor(done, dtype=torch.float32))
+            s.record(info)
+            step += cfg.n_envs
+        with torch.no_grad():
+            next_value = agent.value(torch.as_tensor(s.observe(raw)))
+        advantages, returns = gae(buf.rewards, buf.values, buf.dones, next_value, cfg.gamma, cfg.gae_lambda)
+
+        # ---- update: update_epochs passes over shuffled minibatches of the rollout
+        b = buf.flat(advantages, returns)
+        kls, clipfracs = [], []
+        for _epoch in range(cfg.update_epochs):
+            for idx in torch.randperm(batch_size).split(minibatch):
+                _, logprob, entropy, value = agent.act(b["obs"][idx], b["actions"][idx])
+                logratio = logprob - b["logprobs"][idx]
+                adv = b["advantages"][idx]
+                if cfg.norm_adv and len(idx) > 1:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                pg_loss = clipped_surrogate(logratio, adv, cfg.clip_coef)
+                v_loss = value_loss(value, b["values"][idx], b["returns"][idx],
+                                    cfg.clip_coef if cfg.clip_vloss else None)
+                ent = entropy_bonus(entropy)
+                loss = pg_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss
+                optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(agent.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                kls.append(approx_kl(logratio).item())
+                clipfracs.append(((logratio.exp() - 1).abs() > cfg.clip_coef).float().mean().item())
+            if cfg.target_kl is not None and kls[-1] > cfg.target_kl:
+                break
+
+        if s.due(step):
+            scalars = {"losses/policy_loss": pg_loss.item(), "losses/value_loss": v_loss.item(),
+                       "losses/entropy": ent.item(), "losses/approx_kl": float(np.mean(kls)),
+                       "losses/clipfrac": float(np.mean(clipfracs)),
+                       "charts/lr": optimizer.param_groups[0]["lr"]}
+            if s.evaluate(step, policy, scalars, state):
+                break
+    envs.close()
+    return agent

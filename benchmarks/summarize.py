@@ -32,6 +32,8 @@ each script also measures other processes' CPU share and flags a busy machine):
     .venv/bin/python benchmarks/adding.py        # adding-rnn-vs-lstm: RNN vs LSTM vs predict-the-mean
     .venv/bin/python benchmarks/fashion_gan_plain.py  # the articles' MLP GAN, plain loop: epoch time, FID
     .venv/bin/python benchmarks/generative.py    # DCGAN vs MLP GAN at equal time (FID), conv vs MLP VAE
+    .venv/bin/python benchmarks/rl_cartpole.py   # PPO/DQN vs Stable-Baselines3 (RL Zoo) on CartPole-v1
+                                                 # (needs `.venv/bin/pip install stable-baselines3`)
     .venv/bin/python benchmarks/summarize.py     # rewrite this file from results/*.json
 
 Each script takes `--quick` for a smoke check that writes to /tmp instead of `results/`.
@@ -234,7 +236,44 @@ def generative(r: dict[str, Any]) -> str:
             f"{first['classifier_accuracy']:.4f}).\n\n" + notes(r))
 
 
-SECTIONS = {"wordnet_bert": wordnet_bert, "generative": generative, "fashion_mlp": fashion_mlp, "fashion_cnn": fashion_cnn, "recipes": recipes,
+def rl_cartpole(r: dict[str, Any]) -> str:
+    def num(x: float | None, spec: str = ".1f") -> str:
+        return "" if x is None else format(x, spec)
+
+    p = r["protocol"]
+    names = {"gradkit-ppo": "gradkit `cartpole-ppo`", "gradkit-dqn": "gradkit `cartpole-dqn`",
+             "sb3-ppo": "Stable-Baselines3 PPO (RL Zoo)", "sb3-dqn": "Stable-Baselines3 DQN (RL Zoo)"}
+    rows = []
+    for name, a in r["cartpole"].items():
+        runs = [x for x in r["runs"] if x["name"] == name]
+        per_seed = ", ".join(f"{x['seconds']:.1f} s / {x['steps'] // 1000}k" if x["solved"]
+                             else f"unsolved ({x['train_steps'] // 1000}k, eval {x['final_eval_mean']:.0f})"
+                             for x in runs)
+        rows.append([names.get(name, name), f"{a['solved']}/{a['of']}",
+                     num(a["median_seconds"]), num(a["median_steps"], ",.0f"),
+                     f"{runs[0]['step_cap']:,}" if runs else "", per_seed])
+    goals = [[name, t["target"], "" if t["value"] is None else
+              (str(t["value"]) if isinstance(t["value"], int) else f"{t['value']:.3f}"), verdict(t)]
+             for name, t in r["targets"].items()]
+    others = [[f"`{o['recipe']}`", o["env"], f"{o['final_eval_mean']:.1f}", f"{o['random_mean']:.1f}",
+               "yes" if o["above_random"] else "**no**", f"{o['train_steps']:,}", f"{o['train_seconds']:.1f} s"]
+              for o in r["others"]]
+    caveat = ("" if r.get("comparable") else
+              "Not the issue's protocol (`--quick`, other seeds or a subset of runs): indicative only.\n\n")
+    return (f"## rl_cartpole: PPO and DQN vs Stable-Baselines3 on CartPole-v1\n\n{machine_line(r)}.\n\n"
+            f"{caveat}Solved: deterministic evaluation mean of {p['eval_episodes']} episodes >= "
+            f"{p['threshold']:g}, evaluated every {p['eval_every']['ppo']:,} (PPO) / "
+            f"{p['eval_every']['dqn']:,} (DQN) env steps on the same episodes for both libraries; "
+            f"seconds {p['seconds']}; {p['torch_threads']} torch thread, {p['device']}.\n\n"
+            f"{table(['agent', 'solved', 'median seconds', 'median steps', 'step cap', 'per seed (seconds / steps)'], rows)}\n\n"
+            f"{table(['target', 'goal', 'value', 'result'], goals)}\n\n"
+            + (f"Other RL recipes as shipped (seed 0), against the random policy on the same "
+               f"evaluation episodes:\n\n{table(['recipe', 'env', 'final eval mean', 'random policy', 'above random', 'steps', 'training time'], others)}\n\n"
+               if others else "")
+            + notes(r))
+
+
+SECTIONS = {"rl_cartpole": rl_cartpole, "wordnet_bert": wordnet_bert, "generative": generative, "fashion_mlp": fashion_mlp, "fashion_cnn": fashion_cnn, "recipes": recipes,
             "image_folder": image_folder, "series": series, "adding": adding,
             "fashion_gan_plain": fashion_gan_plain}
 

@@ -130,8 +130,12 @@ def episode_frames(agent: Agent, seed: int | None = None, max_frames: int = 500)
     return frames
 
 
-def write_gif(frames: list[np.ndarray], path: str | Path, width: int = 240, fps: int = 30) -> Path:
-    """An animated, looping GIF of `frames`, downscaled to `width` pixels so it stays small."""
+def write_gif(frames: list[np.ndarray], path: str | Path, width: int = 240, fps: int = 25) -> Path:
+    """An animated, looping GIF of `frames`, downscaled to `width` pixels so it stays small.
+
+    GIF delays are in 1/100 s, so fps should divide 100; PIL merges identical consecutive frames
+    (adding their delays), so `n_frames` can be below `len(frames)` while the duration is exact.
+    """
     from PIL import Image
 
     path = Path(path)

@@ -151,6 +151,12 @@ def test_rl_report_has_the_results_section(tmp_path):
                        "eval_every": 128, "eval_episodes": 2})
     html = (run.dir / "report.html").read_text()
     assert '<section id="rl">' in html and html.count("data:image/png") >= 3
+    try:  # the episode animation needs pygame; without it the report says so instead
+        import pygame  # noqa: F401
+    except ImportError:
+        assert "No episode animation" in html
+    else:
+        assert (run.dir / "artifacts" / "episode.gif").is_file() and "data:image/gif" in html
 
 
 def test_async_vector_env_smoke():

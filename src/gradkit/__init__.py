@@ -14,7 +14,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = {"train", "resume", "fit", "load", "evaluate"}
-_SUBMODULES = {"data", "models", "tasks", "metrics", "report", "config"}
+_SUBMODULES = {"data", "models", "tasks", "metrics", "report", "config", "rl"}
 
 
 def __getattr__(name: str) -> Any:

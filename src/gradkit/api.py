@@ -264,13 +264,19 @@ def load(run_dir: str | Path, checkpoint_name: str = "best", model: torch.nn.Mod
          device: str = "cpu") -> Run:
     """Reload a finished run (its best checkpoint by default) for prediction or evaluation.
 
-    Runs of your own module (`gk.fit`) need that module passed as `model=`.
+    Runs of your own module (`gk.fit`) need that module passed as `model=`. An RL run raises
+    a GradkitError: its agent is a different object (`act(obs)`, no `predict`), loaded by
+    `gradkit.rl.load_agent(run_dir)`; `gradkit play RUN_DIR` evaluates it.
     """
     import gradkit.models
     import gradkit.tasks
 
     run = RunDir.existing(run_dir)
     cfg = C.load_file(run.config_path)
+    if cfg.rl:  # an agent acts in an environment; it has no data spec, predict() or classify()
+        raise GradkitError(f"{run.path} is a reinforcement-learning run ({cfg.rl['algo']} on "
+                           f"{cfg.rl['env']}): evaluate it with `gradkit play {run.path}`, or load "
+                           "its agent with gradkit.rl.load_agent(run_dir) and call agent.act(obs)")
     state = checkpoint.load(run.path / "checkpoints" / f"{checkpoint_name}.pt", device)
     spec = DataSpec.from_dict(state["spec"])
     info = run.read_json("run.json", {})

@@ -1,5 +1,8 @@
-"""The report's section for reinforcement-learning runs: returns against the random policy, losses."""
+"""The report's section for reinforcement-learning runs: returns against the random policy, losses,
+and one evaluation episode of the best checkpoint as an animated GIF."""
 from __future__ import annotations
+
+import base64
 
 import numpy as np
 
@@ -50,6 +53,17 @@ def _losses_panel(run: RunData) -> str | None:
     return figure_uri(fig)
 
 
+def _episode(run: RunData) -> str:
+    """artifacts/episode.gif inline (a data URI keeps the report one file), or why it is absent."""
+    path = run.run_dir / "artifacts" / "episode.gif"
+    if path.is_file():
+        uri = "data:image/gif;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+        return figure(uri, "One deterministic evaluation episode of the best checkpoint "
+                      "(`gradkit play RUN_DIR --gif out.gif` for more)")
+    reason = run.run.get("episode_gif_skipped")
+    return note(f"No episode animation: {reason}" if reason else "No episode animation was recorded.")
+
+
 def rl(run: RunData) -> str:
     """Final figures, then the training-episode return, evaluation return and loss curves."""
     m = run.metrics
@@ -61,4 +75,5 @@ def rl(run: RunData) -> str:
                "Deterministic evaluation: mean ± std return"),
               (_losses_panel(run), "Losses at each evaluation")]
     body += '<div class="grid">' + "".join(figure(uri, cap) for uri, cap in panels if uri) + "</div>"
+    body += _episode(run)
     return section("rl", "Results", body)

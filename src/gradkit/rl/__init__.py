@@ -2,6 +2,7 @@
 
 A config with an `rl:` section is an RL run: `gradkit train cartpole-ppo`, `gk.train("cartpole-dqn")`.
 `rl.algo` picks the algorithm, whose typed config (`PPOConfig`, `DQNConfig`) validates the rest.
+A finished run's agent: `gradkit.rl.load_agent(run_dir)`, or `gradkit play RUN_DIR` (see `agent.py`).
 """
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ from pydantic import ValidationError
 from gradkit.errors import ConfigError, did_you_mean
 
 ALGOS = ("ppo", "dqn")
+_AGENT_API = ("Agent", "load_agent", "play")
+
+
+def __getattr__(name: str):
+    if name in _AGENT_API:  # lazily: importing gradkit.rl must not import torch
+        from gradkit.rl import agent
+
+        return getattr(agent, name)
+    raise AttributeError(f"module 'gradkit.rl' has no attribute '{name}'")
 
 
 def _algo(name: str):
@@ -103,6 +113,12 @@ def run(cfg, run=None, resume_state: dict | None = None, verbose: bool = True) -
                     and rl.stop_on_solve and session.step < rl.total_steps else None)
     if cfg.output.report:
         from gradkit.api import _report
+        from gradkit.rl.agent import write_episode_gif
+
+        skipped = write_episode_gif(run.path)  # artifacts/episode.gif, shown in the report
+        run.update_info(episode_gif_skipped=skipped)
+        if skipped and verbose:
+            print(f"gradkit: no episode animation in the report: {skipped}", flush=True)
 
         _report(run, verbose)
     return RLRun(run.path, cfg, metrics, agent)

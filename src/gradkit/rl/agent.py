@@ -1,0 +1,186 @@
+"""A saved RL agent, reloaded: `load_agent`, deterministic evaluation (`play`) and episode GIFs.
+
+    from gradkit.rl import load_agent
+    agent = load_agent("runs/cartpole-ppo/<run>")      # best checkpoint
+    action = agent.act(obs)                             # obs (obs_dim,) or (N, obs_dim)
+
+The observation normaliser is the one saved with the checkpoint, frozen: `act` never updates it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gradkit.errors import GradkitError
+from gradkit.rl.common import EVAL_SEED, run_episodes
+from gradkit.rl.envs import RunningMeanStd, describe, require_gym
+
+CHECKPOINTS = ("best", "last")
+
+
+@dataclass
+class Agent:
+    """A trained policy: `act(obs)` maps raw observations to env actions."""
+
+    env_id: str
+    algo: str
+    networks: dict[str, nn.Module] = field(repr=False)  # ppo: {"agent": ActorCritic}; dqn: {"q_net": ...}
+    obs_rms: RunningMeanStd | None = field(repr=False)  # None when the run did not normalise
+    spec: dict[str, Any] = field(repr=False)
+    seed: int = 0  # the run's seed: play's default, so it repeats the run's own evaluation episodes
+    epsilon: float = 0.0  # dqn, deterministic=False: chance of a random action
+
+    def observe(self, obs: np.ndarray) -> np.ndarray:
+        return self.obs_rms.normalize(obs) if self.obs_rms is not None else obs.astype(np.float32)
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        """Actions for raw observations: (obs_dim,) -> one action, (N, obs_dim) -> N actions.
+
+        Deterministic: PPO's mean / likeliest action, DQN's argmax Q. Otherwise PPO samples its
+        policy and DQN acts at random with probability `epsilon` (the run's final rl.end_e).
+        """
+        obs = np.asarray(obs)
+        single = obs.ndim == 1
+        x = torch.as_tensor(self.observe(obs[None] if single else obs))  # (N, obs_dim)
+        if self.algo == "ppo":
+            net = self.networks["agent"]
+            action = (net.greedy(x) if deterministic else net.dist(x).sample()).numpy()
+            if net.continuous:
+                action = np.clip(action, self.spec["low"], self.spec["high"])
+        else:
+            action = self.networks["q_net"](x).argmax(-1).numpy()
+            if not deterministic:
+                explore = np.random.random(len(action)) < self.epsilon
+                action[explore] = np.random.randint(0, self.spec["n_actions"], int(explore.sum()))
+        return action[0] if single else action
+
+
+def load_agent(run_dir: str | Path, checkpoint: str = "best") -> Agent:
+    """The agent of an RL run directory, from its `best` (default) or `last` checkpoint.
+
+    >>> agent = load_agent("runs/cartpole-ppo/<run>", checkpoint="last")
+    """
+    from gradkit import config as C
+    from gradkit.rl import _algo
+    from gradkit.rl.common import mlp
+    from gradkit.rl.ppo import ActorCritic
+    from gradkit.run import RunDir
+    from gradkit.training import checkpoint as ckpt
+
+    if checkpoint not in CHECKPOINTS:
+        raise GradkitError(f"checkpoint must be best or last, got '{checkpoint}'")
+    run = RunDir.existing(run_dir)
+    cfg = C.load_file(run.config_path)
+    if not cfg.rl:
+        raise GradkitError(f"{run.path} is not a reinforcement-learning run (task "
+                           f"'{cfg.task.name}'); gradkit play and load_agent need one, e.g. from "
+                           "`gradkit train cartpole-ppo`")
+    state = ckpt.load(run.path / "checkpoints" / f"{checkpoint}.pt")
+    schema, _ = _algo(cfg.rl["algo"])
+    rl = schema.model_validate(cfg.rl)
+    spec = describe(rl.env)
+    if rl.algo == "ppo":
+        net: nn.Module = ActorCritic(spec["obs_dim"], spec["n_actions"], rl.hidden,
+                                     spec["action"] == "continuous")
+        name = "agent"
+    else:
+        net, name = mlp([spec["obs_dim"], *rl.hidden, spec["n_actions"]], activation=nn.ReLU), "q_net"
+    net.load_state_dict(state["models"][name])
+    net.eval()
+    rms = None
+    if rl.normalize_obs:
+        rms = RunningMeanStd((spec["obs_dim"],))
+        rms.load_state_dict(state["obs_rms"])
+    return Agent(rl.env, rl.algo, {name: net}, rms, spec, cfg.seed, getattr(rl, "end_e", 0.0))
+
+
+def evaluate_agent(agent: Agent, episodes: int, seed: int | None = None) -> np.ndarray:
+    """Returns of `episodes` deterministic episodes, from the seeds the run's evaluation uses."""
+    if episodes < 1:
+        raise GradkitError(f"episodes must be at least 1, got {episodes}")
+    return run_episodes(agent.env_id, episodes, agent.seed if seed is None else seed, agent.act)
+
+
+def episode_frames(agent: Agent, seed: int | None = None, max_frames: int = 500) -> list[np.ndarray]:
+    """RGB frames (H, W, 3) of the first evaluation episode (the one `evaluate_agent` runs first)."""
+    import os
+
+    gym = require_gym()
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # off-screen: no display, no SDL warning
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    try:
+        env = gym.make(agent.env_id, render_mode="rgb_array")
+        obs, _ = env.reset(seed=EVAL_SEED + (agent.seed if seed is None else seed) * 1000)
+        frames = [env.render()]
+    except (ImportError, gym.error.DependencyNotInstalled) as exc:
+        raise GradkitError(f"rendering {agent.env_id} needs pygame: pip install 'gradkit[rl]' "
+                           f"(or pip install pygame) ({exc})") from None
+    done = False
+    while not done and len(frames) < max_frames:
+        obs, _, terminated, truncated, _ = env.step(agent.act(obs))
+        done = terminated or truncated
+        frames.append(env.render())
+    env.close()
+    return frames
+
+
+def write_gif(frames: list[np.ndarray], path: str | Path, width: int = 240, fps: int = 25) -> Path:
+    """An animated, looping GIF of `frames`, downscaled to `width` pixels so it stays small.
+
+    GIF delays are in 1/100 s, so fps should divide 100; PIL merges identical consecutive frames
+    (adding their delays), so `n_frames` can be below `len(frames)` while the duration is exact.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images = []
+    for frame in frames:
+        image = Image.fromarray(np.asarray(frame, np.uint8))
+        scale = min(1.0, width / image.width)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        images.append(image.resize(size, Image.BILINEAR).quantize(64))
+    tmp = path.with_name(f".{path.name}.tmp")
+    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                   duration=round(1000 / fps), loop=0, optimize=True)
+    tmp.replace(path)
+    return path
+
+
+def play(run_dir: str | Path, episodes: int = 10, seed: int | None = None, gif: str | Path | None = None,
+         checkpoint: str = "best") -> dict[str, Any]:
+    """Evaluate a saved agent deterministically; optionally write its first episode as a GIF.
+
+    >>> out = play("runs/cartpole-ppo/<run>", episodes=10, gif="cartpole.gif"); out["mean"]
+    """
+    if episodes < 1:
+        raise GradkitError(f"--episodes must be at least 1, got {episodes}")
+    agent = load_agent(run_dir, checkpoint)
+    seed = agent.seed if seed is None else seed
+    returns = evaluate_agent(agent, episodes, seed)
+    threshold = agent.spec["reward_threshold"]
+    out = {"env": agent.env_id, "algo": agent.algo, "seed": seed, "returns": returns.tolist(),
+           "mean": float(returns.mean()), "std": float(returns.std()), "threshold": threshold,
+           "solved": None if threshold is None else bool(returns.mean() >= threshold), "gif": None}
+    if gif is not None:
+        out["gif"] = write_gif(episode_frames(agent, seed), gif)
+    return out
+
+
+def write_episode_gif(run_dir: Path, max_frames: int = 300) -> str | None:
+    """artifacts/episode.gif of the best checkpoint for the report; the reason when it cannot be made.
+
+    Never raises: an animation is a nicety, and a finished run must not fail for it.
+    """
+    try:
+        agent = load_agent(run_dir, "best")
+        write_gif(episode_frames(agent, max_frames=max_frames), run_dir / "artifacts" / "episode.gif")
+    except Exception as exc:  # missing pygame, no display backend, an env without rgb_array
+        return str(exc) if isinstance(exc, GradkitError) else f"{type(exc).__name__}: {exc}"
+    return None

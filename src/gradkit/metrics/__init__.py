@@ -4,8 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torchmetrics.functional import classification as C
-from torchmetrics.functional import regression as R
+
+# torchmetrics is imported where it is used: importing it takes about 2 s (it imports
+# transformers when that is installed), which config checks, RL runs and `--help` need not pay.
 
 
 def classification_metrics(preds: torch.Tensor, target: torch.Tensor, num_classes: int
@@ -14,6 +15,8 @@ def classification_metrics(preds: torch.Tensor, target: torch.Tensor, num_classe
 
     `preds` and `target` are class indices of shape (N,).
     """
+    from torchmetrics.functional import classification as C
+
     k = {"num_classes": num_classes}
     scalars = {
         "accuracy": C.multiclass_accuracy(preds, target, average="micro", **k).item(),
@@ -35,6 +38,8 @@ def classification_metrics(preds: torch.Tensor, target: torch.Tensor, num_classe
 
 def regression_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
     """MSE, RMSE, MAE and R² in the target's own units."""
+    from torchmetrics.functional import regression as R
+
     mse = R.mean_squared_error(pred, target).item()
     return {
         "mse": mse,
@@ -50,6 +55,8 @@ def forecast_metrics(pred: torch.Tensor, target: torch.Tensor, mase_scale: float
     MASE = MAE / `mase_scale`, the in-sample MAE of the (seasonal) naive forecast on the
     training part (Hyndman & Koehler 2006): below 1 beats that naive forecast's training error.
     """
+    from torchmetrics.functional import regression as R
+
     mse = R.mean_squared_error(pred.flatten(), target.flatten()).item()
     mae = R.mean_absolute_error(pred.flatten(), target.flatten()).item()
     return {"mae": mae, "rmse": mse ** 0.5, "mase": mae / mase_scale}

@@ -56,9 +56,10 @@ class ActorCritic(nn.Module):
 
     def dist(self, obs: torch.Tensor):
         out = self.actor(obs)  # (B, n_actions): logits or means
+        # validate_args=False: the argument checks cost more than the tiny networks' forward pass
         if self.continuous:
-            return Normal(out, self.log_std.exp().expand_as(out))
-        return Categorical(logits=out)
+            return Normal(out, self.log_std.exp().expand_as(out), validate_args=False)
+        return Categorical(logits=out, validate_args=False)
 
     def act(self, obs: torch.Tensor, action: torch.Tensor | None = None):
         """(action, log-prob, entropy, value); log-prob and entropy summed over action dims."""

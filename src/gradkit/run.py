@@ -117,16 +117,22 @@ def _jsonable(obj: Any) -> Any:
 
 def environment(device: str) -> dict[str, Any]:
     """Versions, device and threads: what someone needs to reproduce a figure."""
+    from importlib.metadata import PackageNotFoundError, version
+
     import torch
-    import torchvision
 
     from gradkit import __version__
+
+    try:  # read from the installed metadata: importing torchvision takes ~1.5 s
+        vision = version("torchvision")
+    except PackageNotFoundError:
+        vision = None
 
     return {
         "gradkit": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": vision,
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "device": device,

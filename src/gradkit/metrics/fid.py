@@ -31,9 +31,9 @@ from torch import nn
 from gradkit.errors import ConfigError, DataError, did_you_mean
 
 # The classifier trained on first need, per data set: (recipe, overrides). fashion-cnn with half
-# its channels for 3 of its 10 epochs measured test accuracy 0.904 after 40 s of training on one
-# thread of a busy 2-core bf16 CPU, and 0.9048 in the benchmark's cache (the full recipe: 0.9285
-# in 81 s); on a machine loaded 3x over, training took 483 s. digits-cnn takes seconds.
+# its channels for 3 of its 10 epochs: test accuracy 0.9048 after 16.3 s of training (22.8 s in
+# all) on an idle 2-core CPU with native bf16 (the full recipe: 0.9285 in 81 s); on a machine
+# loaded 3x over, training took 483 s. digits-cnn takes seconds.
 REFERENCE_RECIPES: dict[str, tuple[str, list[str]]] = {
     "fashion-mnist": ("fashion-cnn", ["train.epochs=3", "model.channels=[16,32]"]),
     "mnist": ("mnist-cnn", ["train.precision=auto"]),  # not measured: MNIST is not on our machine

@@ -293,14 +293,11 @@ def load(run_dir: str | Path, checkpoint_name: str = "best", model: torch.nn.Mod
 def evaluate(run_dir: str | Path, split: str = "test", checkpoint_name: str = "best",
              data_dir: str | None = None) -> dict[str, float]:
     """Recompute a saved run's metrics on `split` (test or val) with its own data config."""
-    import gradkit.data
-
     if split not in ("test", "val"):
         raise ConfigError(f"split must be test or val, got '{split}'")
     run = load(run_dir, checkpoint_name)
     cfg = run.config
-    data_cfg = cfg.data.model_copy(update={"dir": data_dir}) if data_dir else cfg.data
-    data = gradkit.data.build(data_cfg, cfg.task.name, cfg.seed)
+    data = run.data(data_dir)
     batches = make_batches(getattr(data, split), data.spec, cfg.train.eval_batch_size, run.device,
                            workers=cfg.data.workers)
     scalars, _ = evaluate_batches(run.task, batches, run.device, cfg.train.precision)

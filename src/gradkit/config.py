@@ -15,6 +15,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gradkit.errors import ConfigError, did_you_mean
+from gradkit.sources import (  # noqa: F401  (re-exported: gradkit.config is where callers look)
+    _read_yaml,
+    deep_merge,
+    load_recipe,
+    parse_overrides,
+    parse_value,
+    recipe_dir,
+    recipe_names,
+)
 
 
 class Section(BaseModel):
@@ -194,86 +203,6 @@ class RunConfig(Section):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
-
-
-# ---------------------------------------------------------------- recipes
-
-
-def recipe_dir() -> Path:
-    return Path(__file__).parent / "recipes"
-
-
-def recipe_names() -> list[str]:
-    return sorted(p.stem for p in recipe_dir().glob("*.yaml"))
-
-
-def load_recipe(name: str) -> dict[str, Any]:
-    """The raw mapping of a packaged recipe, with `name` set."""
-    path = recipe_dir() / f"{name}.yaml"
-    if not path.is_file():
-        names = recipe_names()
-        raise ConfigError(
-            f"unknown recipe '{name}'{did_you_mean(name, names)}; "
-            f"`gradkit recipes` lists them: {', '.join(names)}"
-        )
-    raw = _read_yaml(path)
-    raw.setdefault("name", name)
-    return raw
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must hold a mapping of config keys, got {type(raw).__name__}")
-    return raw
-
-
-# ---------------------------------------------------------------- merging and overrides
-
-
-def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-
-
-def parse_value(text: str) -> Any:
-    """A YAML scalar or list; `1e-3` is a float (plain YAML 1.1 would keep it a string)."""
-    if _FLOAT.fullmatch(text.strip()) and not re.fullmatch(r"[-+]?\d+", text.strip()):
-        return float(text)
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """['optim.lr=3e-4', 'model.hidden=[256,128]'] -> nested mapping."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"override '{item}' must look like KEY=VALUE, e.g. train.epochs=5")
-        node = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override '{item}' conflicts with an earlier override")
-        node[parts[-1]] = parse_value(text)
-    return out
 
 
 def resolve(

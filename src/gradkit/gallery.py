@@ -136,8 +136,7 @@ def write_final(task, data, cfg, run, device: torch.device) -> dict[str, np.ndar
     t = torch.linspace(0, 1, INTERP_STEPS, device=device)[:, None]
     out["interp"] = model.decode((1 - t) * z_ends[0] + t * z_ends[1]).float().cpu().numpy()
     if hasattr(model, "sample"):
-        gen = torch.Generator().manual_seed(FIXED_NOISE_SEED)
-        out["samples"] = model.sample(GRID_IMAGES, gen).float().cpu().numpy()
+        out["samples"] = draw(model, GRID_IMAGES).numpy()
     path = run.path / "artifacts" / "samples.npz"
     path.parent.mkdir(exist_ok=True)
     np.savez_compressed(path, **out)
@@ -240,15 +239,13 @@ def anomaly_scores(run, top: int = 16, out: str | Path = "anomalies.png",
     in [0, 1]) and draw the `top` worst: a PNG of those images (top row) over their
     reconstructions. Returns the scores' summary, the worst images' indices, labels and scores,
     and the mean score per class."""
-    import gradkit.data
     from gradkit.errors import ConfigError
 
     _needs(run, "reconstruct", "score images by reconstruction", "fashion-autoencoder")
     if not 1 <= top <= 256:
         raise ConfigError(f"--top {top}: show between 1 and 256 images")
     cfg = run.config
-    data_cfg = cfg.data.model_copy(update={"dir": data_dir}) if data_dir else cfg.data
-    data = gradkit.data.build(data_cfg, cfg.task.name, cfg.seed)
+    data = run.data(data_dir)
     run.model.eval()
     scores, labels = [], []
     for x, y in make_batches(data.test, data.spec, cfg.train.eval_batch_size, run.device):

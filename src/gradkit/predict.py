@@ -96,6 +96,14 @@ class Run:
                     if k in self.metrics), "test/rmse")
         return f"Run('{self.dir}', {key}={self.metrics.get(key, float('nan')):.4f})"
 
+    def data(self, data_dir: str | None = None) -> Any:
+        """The run's data set, rebuilt from its own config (`data_dir`: where to find it now)."""
+        import gradkit.data
+
+        cfg = self.config
+        data_cfg = cfg.data.model_copy(update={"dir": data_dir}) if data_dir else cfg.data
+        return gradkit.data.build(data_cfg, cfg.task.name, cfg.seed)
+
     @property
     def class_names(self) -> list[str] | None:
         return self.spec.class_names

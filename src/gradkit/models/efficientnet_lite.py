@@ -96,6 +96,19 @@ class EfficientNetLite0(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(1280, num_classes)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """The TF reference's random initialisation (torchvision's EfficientNet uses it too):
+        PyTorch's default conv init shrinks the signal block after block in this deep a stack,
+        which would make `model.weights=none` a weaker from-scratch baseline than it should be."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            elif isinstance(m, nn.Linear):
+                bound = 1.0 / math.sqrt(m.out_features)
+                nn.init.uniform_(m.weight, -bound, bound)
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.head(self.blocks(self.stem(x)))  # (B, 1280, H/32, W/32)

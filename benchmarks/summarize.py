@@ -32,6 +32,7 @@ each script also measures other processes' CPU share and flags a busy machine):
     .venv/bin/python benchmarks/adding.py        # adding-rnn-vs-lstm: RNN vs LSTM vs predict-the-mean
     .venv/bin/python benchmarks/fashion_gan_plain.py  # the articles' MLP GAN, plain loop: epoch time, FID
     .venv/bin/python benchmarks/generative.py    # DCGAN vs MLP GAN at equal time (FID), conv vs MLP VAE
+    .venv/bin/python benchmarks/transfer.py      # ImageNet EfficientNet-Lite0 vs random init, 1,000 Fashion images
     .venv/bin/python benchmarks/rl_cartpole.py   # PPO/DQN vs Stable-Baselines3 (RL Zoo) on CartPole-v1
                                                  # (needs `.venv/bin/pip install stable-baselines3`)
     .venv/bin/python benchmarks/summarize.py     # rewrite this file from results/*.json
@@ -273,7 +274,27 @@ def rl_cartpole(r: dict[str, Any]) -> str:
             + notes(r))
 
 
-SECTIONS = {"rl_cartpole": rl_cartpole, "wordnet_bert": wordnet_bert, "generative": generative, "fashion_mlp": fashion_mlp, "fashion_cnn": fashion_cnn, "recipes": recipes,
+def transfer(r: dict[str, Any]) -> str:
+    names = {"pretrained": "ImageNet weights, frozen phase then fine-tuned (the recipe)",
+             "pretrained_probe": "ImageNet weights, frozen phase only (linear probe)",
+             "random": "random init, trained the same way",
+             "random_all_layers": "random init, every layer from epoch 1",
+             "fashion_cnn": "`fashion-cnn` on the same images, for scale"}
+    rows = [[names.get(a["arm"], a["arm"]), f"{a['test_accuracy']:.4f}", str(a["epochs"]),
+             f"{a['train_seconds']:.1f} s", ", ".join(f"{v:.2f}" for v in a["val_accuracy"])]
+            for a in r["arms"].values() if "arm" in a]
+    probe = r["arms"]["linear_probe"]
+    rows += [[f"logistic regression on {what} features", f"{probe[key]:.4f}", "", "", ""]
+             for what, key in (("ImageNet", "imagenet"), ("random (BN recalibrated)", "random_bn_recalibrated"))]
+    goals = [[name, t["target"], f"{t['value']:+.4f}", verdict(t)] for name, t in r["targets"].items()]
+    quick = "`--quick` smoke run: not the benchmark's protocol.\n\n" if r.get("quick") else ""
+    return (f"## transfer: EfficientNet-Lite0 on 1,000 Fashion-MNIST images, ImageNet vs random init\n\n"
+            f"{machine_line(r)}.\n\n{quick}"
+            f"{table(['arm', 'test accuracy (10,000)', 'epochs', 'training time', 'val accuracy per epoch (100 images)'], rows)}\n\n"
+            f"{table(['target', 'goal', 'difference', 'result'], goals)}\n\n" + notes(r))
+
+
+SECTIONS = {"transfer": transfer, "rl_cartpole": rl_cartpole, "wordnet_bert": wordnet_bert, "generative": generative, "fashion_mlp": fashion_mlp, "fashion_cnn": fashion_cnn, "recipes": recipes,
             "image_folder": image_folder, "series": series, "adding": adding,
             "fashion_gan_plain": fashion_gan_plain}
 

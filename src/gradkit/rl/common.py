@@ -27,7 +27,9 @@ class RLCommon(Section):
     algo: Literal["ppo", "dqn"]
     env: str = "CartPole-v1"  # any registered Gymnasium id with flat observations
     n_envs: int = Field(8, ge=1)  # environments stepped together
-    vector: Literal["sync", "async"] = "sync"  # async: one process per env (worth it for slow envs)
+    # auto: native where Gymnasium has a batched env (CartPole), else sync; async: one process
+    # per env (worth it for slow envs); see gradkit/rl/envs.py
+    vector: Literal["auto", "native", "sync", "async"] = "auto"
     total_steps: int = Field(100_000, ge=1)  # environment steps, summed over envs
     eval_every: int = Field(10_000, ge=1)  # environment steps between evaluations
     eval_episodes: int = Field(20, ge=1)  # deterministic episodes per evaluation
@@ -51,7 +53,11 @@ def mlp(sizes: list[int], activation: type[nn.Module] = nn.Tanh, out_gain: float
 
 
 def run_episodes(env_id: str, n: int, seed: int, policy: Policy | None) -> np.ndarray:
-    """The returns of `n` episodes run side by side from fixed seeds; `policy=None` acts randomly."""
+    """The returns of `n` episodes run side by side from fixed seeds; `policy=None` acts randomly.
+
+    Always `sync` envs: episode i starts from seed EVAL_SEED + seed*1000 + i, so a plain
+    `gym.make(env_id)` reset with that seed replays it (a native vector env has one RNG for all).
+    """
     envs = make_vec(env_id, n, "sync")
     obs, _ = envs.reset(seed=[EVAL_SEED + seed * 1000 + i for i in range(n)])
     envs.action_space.seed(EVAL_SEED + seed)

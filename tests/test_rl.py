@@ -212,3 +212,17 @@ def test_recipes_resolve_with_every_default_filled():
     cfg = C.resolve("cartpole-ppo")
     assert cfg.rl["algo"] == "ppo" and cfg.rl["gae_lambda"] == 0.95 and cfg.rl["env"] == "CartPole-v1"
     assert C.resolve("pendulum-ppo").rl["normalize_obs"] is True
+
+
+def test_env_with_a_missing_dependency_names_the_fix():
+    import gymnasium as gym
+
+    def needs_box2d(**_):
+        raise gym.error.DependencyNotInstalled('Box2D is not installed, run `pip install "gymnasium[box2d]"`')
+
+    gym.register("GradkitTest/NeedsBox2D-v0", entry_point=needs_box2d)
+    try:
+        with pytest.raises(ConfigError, match=r"needs a package that is not installed.*gradkit\[rl\]"):
+            C.resolve(overrides=["rl.algo=ppo", "rl.env=GradkitTest/NeedsBox2D-v0"])
+    finally:
+        del gym.envs.registry["GradkitTest/NeedsBox2D-v0"]

@@ -47,7 +47,11 @@ def describe(env_id: str) -> dict[str, Any]:
     """Observation size, action kind and size, and the reward threshold of a registered env."""
     gym = require_gym()
     check_env_id(env_id)
-    env = gym.make(env_id)
+    try:
+        env = gym.make(env_id)
+    except gym.error.DependencyNotInstalled as exc:  # e.g. LunarLander needs Box2D
+        raise ConfigError(f"rl.env={env_id} needs a package that is not installed: {exc} "
+                          "(Box2D environments: pip install 'gradkit[rl]', which brings box2d)") from None
     try:
         obs, act = env.observation_space, env.action_space
         if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:

@@ -15,6 +15,8 @@ from gradkit import config as C
 from gradkit.errors import ConfigError, GradkitError
 from gradkit.run import RunDir
 
+for package in ("tensorboard", "mlflow", "wandb"):  # the `track` extra
+    pytest.importorskip(package)
 QUIET = {"verbose": False}
 
 
@@ -131,6 +133,7 @@ def test_a_failing_run_is_marked_failed_in_mlflow_under_its_tracking_uri(tmp_pat
 
 
 def test_rl_run_tracks_each_evaluation(tmp_path, store, monkeypatch):
+    pytest.importorskip("gymnasium")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     run = gk.train("cartpole-ppo", out=tmp_path / "rl", verbose=False,
                    rl={"n_envs": 2, "n_steps": 64, "total_steps": 512, "eval_every": 256,

@@ -11,6 +11,7 @@ from gradkit.errors import ConfigError
 from gradkit.run import RunDir
 from gradkit.tune.study import tune
 
+pytest.importorskip("optuna")  # the `tune` extra
 LR = "optim.lr=loguniform:1e-4:1e-1"
 FAST = ["train.epochs=3", "output.report=false"]  # iris-mlp: each trial well under a second
 
@@ -119,6 +120,7 @@ def test_the_median_pruner_stops_a_hopeless_trial_after_one_epoch(tmp_path):
 
 
 def test_rl_recipes_tune_on_the_evaluation_return(tmp_path):
+    pytest.importorskip("gymnasium")
     result = tune("cartpole-ppo", space=["rl.lr=loguniform:1e-4:1e-2"], trials=2, out=tmp_path / "s",
                   overrides=["rl.n_envs=2", "rl.n_steps=64", "rl.total_steps=256", "rl.eval_every=256",
                              "rl.eval_episodes=2", "output.report=false"], verbose=False)
@@ -202,3 +204,13 @@ def test_lr_find_refuses_what_it_cannot_sweep(tmp_path):
         lr_find("digits-mlp", start=1.0, end=0.1, verbose=False)
     result = CliRunner().invoke(app, ["tune", "iris-mlp", "-s", "optim.lr=loguniform:-1:1"])
     assert result.exit_code == 2 and "needs a low bound above 0" in result.output
+
+
+def test_tune_without_optuna_names_the_extra(monkeypatch):
+    import sys
+
+    from gradkit.errors import GradkitError
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # `import optuna` now raises ImportError
+    with pytest.raises(GradkitError, match=r"pip install 'gradkit\[tune\]'"):
+        tune("iris-mlp", space=[LR], verbose=False)

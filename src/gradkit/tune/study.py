@@ -90,6 +90,11 @@ def tune(recipe: str | None = None, *, space: list[str], trials: int = 30,
 
     `enqueue`: values to try first in a new study, e.g. [{"optim.lr": 1e-3}] (the recipe's own).
     """
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise GradkitError("gradkit tune runs on Optuna, which is not installed: "
+                           "pip install 'gradkit[tune]'") from None
     settings, dims = prepare(recipe, config_file, overrides, space, metric, direction, pruner,
                              startup_trials)
     if trials < 1 or jobs < 1:

@@ -85,6 +85,10 @@ def test_supervised_run_reads_back_from_tensorboard_mlflow_and_wandb(tmp_path):
     assert [f.path for f in client.list_artifacts(mlrun.info.run_id, "checkpoints")] == [
         "checkpoints/best.pt"]
 
+    # the report says where the run was tracked and how to open it
+    html = (run.dir / "report.html").read_text()
+    assert "Tracked in" in html and "tensorboard --logdir" in html and "mlflow ui --backend-store-uri" in html
+
     # W&B, offline: its run log in the run directory holds the metric keys and the config
     info = json.loads((run.dir / "run.json").read_text())["tracking"]
     assert info["wandb"]["mode"] == "offline" and set(info) == {"tensorboard", "mlflow", "wandb"}
@@ -185,3 +189,30 @@ def test_missing_tracker_package_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(GradkitError, match=r"pip install 'gradkit\[track\]'"):
         gk.train("iris-mlp", out=tmp_path / "run", output={"track": ["wandb"]}, **QUIET)
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
+
+
+def test_callbacks_hear_every_epoch_even_the_early_stopped_last_one(tmp_path):
+    from gradkit.api import execute
+
+    class Record:
+        every_steps = 4
+
+        def __init__(self):
+            self.epochs, self.steps = [], []
+
+        def on_epoch_end(self, state):
+            self.epochs.append(state.epoch)
+
+        def on_steps(self, step, metrics):
+            self.steps.append((step, set(metrics)))
+
+    seen = Record()
+    cfg = C.resolve("iris-mlp", overrides=[f"output.run_dir={tmp_path / 'run'}", "train.patience=1",
+                                           "optim.lr=1.0", "output.report=false"])
+    run = execute(cfg, callbacks=[seen], verbose=False)
+    info = json.loads((run.dir / "run.json").read_text())
+    assert info["stop_reason"].startswith("early stopping")
+    assert seen.epochs == list(range(1, info["epochs_completed"] + 1))
+    steps_per_epoch = 7  # 102 training flowers / 16 a batch
+    assert [s for s, _ in seen.steps] == list(range(4, steps_per_epoch * len(seen.epochs) + 1, 4))
+    assert all(keys == {"loss", "accuracy"} for _, keys in seen.steps)

@@ -124,6 +124,8 @@ def execute(cfg: C.RunConfig, *, model: torch.nn.Module | None = None, data: Dat
     if cfg.rl:  # reinforcement learning has its own loops (gradkit/rl), not `fit`
         from gradkit.rl import run as run_rl
 
+        if callbacks:
+            raise GradkitError("callbacks hear the supervised loop's epochs; an RL run has none")
         return run_rl(cfg, run=run, resume_state=resume_state, verbose=verbose)
     import gradkit.data
     import gradkit.models

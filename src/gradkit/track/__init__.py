@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from gradkit.training.loop import FitState
 
 TRACKERS = ("tensorboard", "mlflow", "wandb")
-_PACKAGES = {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb"}
 _NOT_PARAMS = ("description", "reproduces", "reaches", "variants")
 _SUPERVISED = ("data", "model", "task", "optim", "train")  # unused by an RL run
 FILES = ("config.yaml", "metrics.json", "report.html", "checkpoints/best.pt")
@@ -70,9 +69,6 @@ class Tracker:
         self.step = 0
         self.seen: set[str] = set()  # keys logged so far
         self.closed = False
-
-    def __bool__(self) -> bool:
-        return bool(self.backends)
 
     def log_params(self, cfg: RunConfig) -> None:
         if self.backends:
@@ -166,10 +162,10 @@ def open_trackers(cfg: RunConfig, run: RunDir, verbose: bool = False) -> Tracker
 
 def _module(name: str):
     try:
-        importlib.import_module(_PACKAGES[name])
+        importlib.import_module(name)  # each tracker's package has the tracker's name
     except ImportError:
-        raise GradkitError(f"output.track includes {name}, but the {_PACKAGES[name]} package is "
-                           "not installed: pip install 'gradkit[track]'") from None
+        raise GradkitError(f"output.track includes {name}, but the {name} package is not "
+                           "installed: pip install 'gradkit[track]'") from None
     return importlib.import_module(f"gradkit.track.{name}")
 
 

@@ -76,6 +76,8 @@ def lr_find(recipe: str | None = None, *, config_file: str | Path | None = None,
 
 
 def _config(recipe, config_file, overrides) -> C.RunConfig:
+    if not recipe and not config_file:
+        raise ConfigError("name a recipe (`gradkit recipes` lists them) or pass -c FILE.yaml")
     cfg, variants = C.resolve_runs(recipe, config_file, list(overrides or []))
     if cfg.rl:
         raise ConfigError(f"{cfg.name} is a reinforcement-learning recipe: lr-find sweeps a "

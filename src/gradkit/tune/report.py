@@ -128,6 +128,7 @@ def _settings(s) -> str:
     rows = [["recipe", s.recipe], ["config file", s.config_file],
             ["overrides", " ".join(s.overrides)], ["space", " · ".join(s.space)],
             ["metric", f"{s.direction} {s.metric}"],
-            ["pruner", s.pruner + (f" (after {s.startup_trials} trials)" if s.pruner == "median" else "")],
+            ["pruner", s.pruner + (f" (from trial {s.startup_trials}, epoch {s.prune_after + 1})"
+                                   if s.pruner == "median" else "")],
             ["seed", s.seed]]
     return H.section("settings", "Settings", H.table([r for r in rows if r[1] not in (None, "")]))

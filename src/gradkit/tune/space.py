@@ -155,6 +155,8 @@ def _check_key(key: str, base: C.RunConfig) -> None:
     if parts[0] in FIXED:
         raise ConfigError(f"--space {key}: {parts[0]} is not a hyperparameter; tune data, model, "
                           "task, optim, train, rl or seed keys")
+    if key == "model.name":  # another architecture: its name is checked with the extremes
+        return
     schema, where = _schema_at(parts[:-1], base)
     if schema is None:
         raise ConfigError(f"--space {key}: {'.'.join(parts[:-1])} is not a config section"

@@ -44,6 +44,9 @@ class Settings:
     pruner: str = "median"
     startup_trials: int = 5
     seed: int = 0
+    # epochs before a trial may be pruned: early curves favour high learning rates, so a slow
+    # starter is not judged on its first epochs (a tenth of them)
+    prune_after: int = 0
 
     def resolve(self, extra: dict[str, Any]) -> C.RunConfig:
         """The recipe, file and overrides, with `extra` (a trial's values) on top."""
@@ -122,6 +125,8 @@ def tune(recipe: str | None = None, *, space: list[str], trials: int = 30,
 def prepare(recipe, config_file, overrides, space, metric, direction, pruner, startup_trials
             ) -> tuple[Settings, list[S.Dimension]]:
     """Validate everything before the first trial: recipe, overrides, space, metric, pruner."""
+    if not recipe and not config_file:
+        raise ConfigError("name a recipe (`gradkit recipes` lists them) or pass -c FILE.yaml")
     overrides = list(overrides or [])
     if any(o.split("=")[0].strip() in ("output.run_dir", "output.dir") for o in overrides):
         raise ConfigError("the study directory is --out; trials' run directories sit inside it")
@@ -132,7 +137,8 @@ def prepare(recipe, config_file, overrides, space, metric, direction, pruner, st
                           "variant's keys) and pass -c FILE")
     dims = S.parse(list(space))
     settings = Settings(recipe, str(config_file) if config_file else None, overrides,
-                        [str(d) for d in dims], "", "", pruner, startup_trials, base_cfg.seed)
+                        [str(d) for d in dims], "", "", pruner, startup_trials, base_cfg.seed,
+                        base_cfg.train.epochs // 10)
     S.check(dims, base_cfg, settings.resolve)
     settings.metric = metric or ("eval/mean_return" if base_cfg.rl else base_cfg.train.monitor)
     settings.direction = direction or _direction(settings.metric)
@@ -218,8 +224,10 @@ def _study(study_dir: Path, s: Settings, seed: int | None = None):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # gradkit prints one line per trial
-    pruner = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=s.startup_trials),
-              "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(),
+    pruner = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=s.startup_trials,
+                                                            n_warmup_steps=s.prune_after),
+              "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(
+                  min_resource=max(1, s.prune_after)),
               "none": lambda: optuna.pruners.NopPruner()}[s.pruner]()
     sampler = optuna.samplers.TPESampler(seed=s.seed if seed is None else seed)
     return optuna.create_study(study_name=STUDY, storage=storage(study_dir), sampler=sampler,

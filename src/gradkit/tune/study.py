@@ -128,8 +128,9 @@ def prepare(recipe, config_file, overrides, space, metric, direction, pruner, st
     if not recipe and not config_file:
         raise ConfigError("name a recipe (`gradkit recipes` lists them) or pass -c FILE.yaml")
     overrides = list(overrides or [])
-    if any(o.split("=")[0].strip() in ("output.run_dir", "output.dir") for o in overrides):
-        raise ConfigError("the study directory is --out; trials' run directories sit inside it")
+    if any(o.split("=")[0].strip() == "output.run_dir" for o in overrides):
+        raise ConfigError("output.run_dir: the study directory is --out, and each trial's run "
+                          "directory sits inside it (trials/NNNN)")
     base_cfg, variants = C.resolve_runs(recipe, config_file, overrides)
     if variants:
         raise ConfigError(f"{base_cfg.name} trains {len(variants)} variants; tune one of them: "

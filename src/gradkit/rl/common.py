@@ -15,6 +15,7 @@ from torch import nn
 from gradkit.config import Section
 from gradkit.rl.envs import RunningMeanStd, finished_episodes, make_vec
 from gradkit.run import RunDir
+from gradkit.track import Tracker
 from gradkit.training import checkpoint
 
 Policy = Callable[[np.ndarray], np.ndarray]  # raw observations (N, obs_dim) -> actions (N, ...)
@@ -87,11 +88,13 @@ class Session:
 
     The algorithm calls `record(info)` after each env step and `evaluate(...)` when `due(step)`;
     on resume, `restored` holds the last checkpoint for the algorithm to load its parts from.
+    Each evaluation's record also goes to `tracker` (gradkit.track), x = environment steps.
     """
 
     def __init__(self, rl: RLCommon, seed: int, run: RunDir, spec: dict[str, Any],
-                 resume: dict[str, Any] | None, verbose: bool) -> None:
+                 resume: dict[str, Any] | None, verbose: bool, tracker: Tracker | None = None) -> None:
         self.rl, self.seed, self.run, self.verbose, self.restored = rl, seed, run, verbose, resume
+        self.tracker = tracker
         self.threshold = rl.solve_threshold if rl.solve_threshold is not None else spec["reward_threshold"]
         self.rms = RunningMeanStd((spec["obs_dim"],))
         self.episodes: list[tuple[float, int]] = []
@@ -138,6 +141,8 @@ class Session:
             self.solved = {"step": step, "seconds": round(self.elapsed, 3)}
         self.history.append(record)
         self.run.write_metrics_history(self.history)
+        if self.tracker is not None:
+            self.tracker.log_metrics(record, step)
         while self.next_eval <= step:
             self.next_eval += self.rl.eval_every
         improved = mean > self.best

@@ -13,7 +13,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q $(TORCH) || $(BIN)/pip install -q torch torchvision
-	$(BIN)/pip install -q -e ".[dev,text,series,rl]"
+	$(BIN)/pip install -q -e ".[dev,text,series,rl,explain]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -29,6 +29,7 @@ from gradkit.explain import explain
 from gradkit.explain.artifacts import choose, compute
 from gradkit.explain.methods import attribute, baseline_for
 from gradkit.explain.render import highlight_html
+from gradkit.report import build_report
 from gradkit.training import predict_split
 
 FAST = ["train.threads=1"]
@@ -254,6 +255,10 @@ def test_output_explain_false_skips_the_explanations_and_the_section(tmp_path):
                    overrides=["train.epochs=1", "output.explain=false", *FAST])
     assert not (run.dir / "artifacts" / "explanations").exists()
     assert 'id="explanations"' not in (run.dir / "report.html").read_text()
+    (run.dir / "artifacts" / "explanations").mkdir()
+    (run.dir / "artifacts" / "explanations" / "saliency.json").write_text('{"examples": 3')
+    html = build_report(run.dir).read_text()  # a broken file shrinks to a note
+    assert "artifacts/explanations/saliency.json could not be read (JSONDecodeError" in html
     with pytest.raises(ConfigError, match="did you mean 'output.explain'"):
         C.resolve("digits-mlp", overrides=["output.explian=false"])
     with pytest.raises(GradkitError, match=r"gradcam does not fit.*nn\.Conv2d.*use one of: "

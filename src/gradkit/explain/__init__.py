@@ -100,7 +100,7 @@ def explain(run_dir: str | Path, method: str = DEFAULT_METHOD, n: int = 16, *, s
                          cfg.data.workers).argmax(1)
     summary, arrays = artifacts.compute(run.model, data, pred, method, n, steps, run.device, cfg.seed)
     summary["files"] = [str(p) for p in artifacts.write(run.dir, summary, arrays, data.spec)]
-    if report:
+    if report and (cfg.output.report or (run.dir / "report.html").is_file()):
         from gradkit.report import build_report
 
         summary["report"] = str(build_report(run.dir))

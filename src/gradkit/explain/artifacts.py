@@ -73,8 +73,10 @@ def compute(model, data, pred: torch.Tensor, method: str, n: int, steps: int, de
                  "correct": bool(t == p)} for i, t, p, q in zip(idx, shown.y, pred[idx], prob)]
     summary: dict[str, Any] = {"method": method, "captum": f"captum.attr.{attr.captum}",
                                "kind": spec.kind, "target": "the predicted class's logit",
-                               "signed": attr.signed, "baseline": attr.baseline, "steps": steps,
+                               "signed": attr.signed, "baseline": attr.baseline,
                                "examples": examples}
+    if method in ("integrated-gradients", "shap"):
+        summary["steps" if method != "shap" else "samples"] = steps
     if attr.delta is not None:
         delta = attr.delta.float().cpu()  # sum(attributions) - (f(x) - f(baseline))
         change = values.flatten(1).sum(1) - delta  # f(x) - f(baseline), the logit's change
@@ -161,6 +163,9 @@ def write(run_path: str | Path, summary: dict[str, Any], arrays: dict[str, np.nd
     files[f"{method}.json"] = json.dumps(summary, indent=1)
     for name, content in files.items():
         atomic_write(folder / name, content)
+    for stale in folder.glob(f"{method}-*.png"):  # an earlier call's rows of other examples
+        if stale.name not in files:
+            stale.unlink()
     return [folder / name for name in files]
 
 

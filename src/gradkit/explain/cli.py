@@ -6,6 +6,7 @@ from pathlib import Path
 from rich.console import Console
 
 from gradkit.explain import explain
+from gradkit.explain.render import completeness_line
 
 
 def run(run_dir: Path, method: str, n: int, steps: int, data_dir: str | None,
@@ -17,12 +18,9 @@ def run(run_dir: Path, method: str, n: int, steps: int, data_dir: str | None,
     console.print(f"{method} ({s['captum']}) on {len(examples)} test examples of {run_dir} "
                   f"({wrong} misclassified), baseline: {s['baseline']}; {s['seconds']:.2f} s",
                   highlight=False, soft_wrap=True)
-    gaps = [e["completeness_gap"] / max(abs(e["logit_change"]), 1e-6)
-            for e in examples if "completeness_gap" in e]
-    if gaps:
-        console.print(f"completeness: the attributions add up to the logit's change from the "
-                      f"baseline within {max(gaps):.1%} (worst example; more --steps narrow it)",
-                      highlight=False)
+    line = completeness_line(examples)
+    if line:
+        console.print(line.replace("more steps", "more --steps"), highlight=False)
     if "importance" in s:
         ranked = sorted(zip(s["importance"], s["features"]), reverse=True)[:5]
         console.print("most important features (mean |attribution| over "

@@ -145,3 +145,17 @@ def text_page(title: str, rows: list[tuple[str, str]]) -> str:
             f"{html.escape(title)}</title></head><body style=\"font: 15px/1.8 sans-serif; "
             f'max-width: 900px; margin: 24px auto\"><h1>{html.escape(title)}</h1>'
             f"<p>Green: evidence for the predicted class; pink: against it.</p>{body}</body></html>")
+
+
+def completeness_line(examples: list[dict]) -> str | None:
+    """Integrated gradients' completeness in words: how far the attributions' sum lies from
+    the logit's change f(x) - f(baseline), worst example against the typical change."""
+    pairs = [(e["completeness_gap"], abs(e["logit_change"])) for e in examples
+             if "completeness_gap" in e and "logit_change" in e]
+    if not pairs:
+        return None
+    worst = max(gap for gap, _ in pairs)
+    typical = float(np.mean([change for _, change in pairs]))
+    return (f"Completeness: the attributions of each example add up to its logit's change from "
+            f"the baseline within {worst:.3g} (worst example), against changes of "
+            f"{typical:.3g} on average; more steps narrow it.")

@@ -39,23 +39,26 @@ def explanations(run: RunData) -> str:
 def _method(path: Path, run: RunData) -> str:
     try:
         s = json.loads(path.read_text(encoding="utf-8"))
-        examples = list(s["examples"])
-        head = f"<h3>{esc(s['method'])} <small>({esc(s['captum'])})</small></h3>"
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        return _part(s, path.parent, run)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
         return note(f"{FOLDER}/{path.name} could not be read ({type(err).__name__}: {err}).")
-    wrong = sum(not e.get("correct") for e in examples)
+
+
+def _part(s: dict[str, Any], folder: Path, run: RunData) -> str:
+    """One method: how it was computed, then its figures or highlighted texts."""
+    from gradkit.explain.render import completeness_line
+
+    examples = list(s["examples"])
+    wrong = sum(not e["correct"] for e in examples)
+    steps = "".join(f"{s[k]} {k}; " for k in ("steps", "samples") if k in s)
     how = (f"Attributions of {s.get('target', 'the predicted class')} on {len(examples)} test "
-           f"examples ({wrong} misclassified), baseline: {s.get('baseline')}; "
-           f"{s.get('steps')} steps; computed in {fmt_num(s.get('seconds'))} s.")
+           f"examples ({wrong} misclassified), baseline: {s.get('baseline')}; {steps}"
+           f"computed in {fmt_num(s.get('seconds'))} s.")
     if s.get("signed"):
         how += " " + COLOURS
-    gaps = [e["completeness_gap"] / max(abs(e["logit_change"]), 1e-6)
-            for e in examples if "completeness_gap" in e and "logit_change" in e]
-    if gaps:
-        how += (" Completeness check: the attributions add up to the logit's change from the "
-                f"baseline within {max(gaps):.1%} (worst example).")
-    body = [head, note(how)]
-    figures = [_figure(path.parent, f) for f in s.get("figures", [])]
+    how += " " + (completeness_line(examples) or "")
+    body = [f"<h3>{esc(s['method'])} <small>({esc(s['captum'])})</small></h3>", note(how.strip())]
+    figures = [_figure(folder, f) for f in s.get("figures", [])]
     if figures:
         body.append('<div class="grid">' + "".join(figures) + "</div>")
     if s.get("kind") == "text":

@@ -130,6 +130,17 @@ def test_deleting_the_most_attributed_pixels_hurts_more_than_deleting_random_one
     assert drop(top).mean() > 2 * rand.mean() and (drop(top) > rand).float().mean() >= 0.8
 
 
+def test_shap_is_reproducible_and_leaves_the_global_random_streams_alone(digits):
+    run, data, pred = digits
+    np_before, torch_before = np.random.get_state()[1].copy(), torch.get_rng_state()
+    first = compute(run.model, data, pred, "shap", 4, 8, run.device)[1]["attributions"]
+    second = compute(run.model, data, pred, "shap", 4, 8, run.device)[1]["attributions"]
+    other = compute(run.model, data, pred, "shap", 4, 8, run.device, seed=1)[1]["attributions"]
+    assert np.array_equal(first, second) and not np.allclose(first, other)
+    assert np.array_equal(np.random.get_state()[1], np_before)
+    assert torch.equal(torch.get_rng_state(), torch_before)
+
+
 def test_cli_explain_writes_the_files_and_adds_them_to_the_report(digits):
     run, data, pred = digits
     result = CliRunner().invoke(app, ["explain", str(run.dir), "--method", "gradcam", "-n", "6"])

@@ -18,6 +18,8 @@ from __future__ import annotations
 import io
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +67,9 @@ def compute(model, data, pred: torch.Tensor, method: str, n: int, steps: int, de
     x = model_input(shown.x, spec, device)
     target = pred[idx].to(device)
     background = _background(data.train, spec, x.shape[1:], device, seed) if method == "shap" else None
-    attr = _chunked(model, x, target, method, spec, steps, background)
+    with seeded(seed):  # shap draws baselines and points at random: the same call, the same maps
+        attr = _chunked(model, x, target, method, spec, steps, background)
+        extra = _importance(model, data, method, steps, device, background) if spec.kind == "tabular" else {}
     with torch.no_grad():
         prob = model(x).float().softmax(-1).gather(1, target[:, None])[:, 0].cpu()
     values = attr.values.float().cpu()
@@ -82,8 +86,7 @@ def compute(model, data, pred: torch.Tensor, method: str, n: int, steps: int, de
         change = values.flatten(1).sum(1) - delta  # f(x) - f(baseline), the logit's change
         for example, d, c in zip(examples, delta.tolist(), change.tolist()):
             example.update(completeness_gap=round(abs(d), 6), logit_change=round(c, 6))
-    if spec.kind == "tabular":
-        summary.update(_importance(model, data, method, steps, device, background))
+    summary.update(extra)
     if spec.kind == "text":
         values = values * (shown.x[:, : values.shape[1]] != 0)  # nothing on padding
         _tokens(summary, shown.x, values, spec)
@@ -91,6 +94,20 @@ def compute(model, data, pred: torch.Tensor, method: str, n: int, steps: int, de
     arrays = {"x": shown.x.numpy(), "attributions": values.numpy(), "index": idx.numpy(),
               "y": shown.y.numpy(), "pred": pred[idx].numpy(), "prob": prob.numpy()}
     return summary, arrays
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed numpy's global RNG (Captum draws GradientShap's baselines and points with it) and
+    torch's, restoring both afterwards: nobody else's random stream moves."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            yield
+    finally:
+        np.random.set_state(state)
 
 
 def _chunked(model, x, target, method, spec, steps, background) -> Attribution:

@@ -33,6 +33,8 @@ from torch import nn
 from gradkit.data import DataSpec, normalize
 from gradkit.errors import GradkitError
 from gradkit.explain import METHODS, check_name
+
+# Captum's class for each method and kind of data (rows: no gradcam, which needs images)
 CAPTUM = {"image": {"integrated-gradients": "IntegratedGradients", "saliency": "Saliency",
                     "occlusion": "Occlusion", "gradcam": "LayerGradCam", "shap": "GradientShap"},
           "text": {"integrated-gradients": "LayerIntegratedGradients",

@@ -33,6 +33,7 @@ bench: install
 	$(BIN)/python benchmarks/adding.py
 	$(BIN)/python benchmarks/fashion_gan_plain.py
 	$(BIN)/python benchmarks/generative.py
+	$(BIN)/python benchmarks/explain.py
 	$(BIN)/pip install -q stable-baselines3  # benchmark-only dependency of rl_cartpole.py
 	$(BIN)/python benchmarks/rl_cartpole.py  # about 15 minutes on 2 cores
 	$(BIN)/python benchmarks/wordnet_bert.py  # about an hour on 2 cores (2 full-data BERT epochs)

@@ -226,6 +226,10 @@ def _final_metrics(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device,
         from gradkit.inspection import write_inspection
 
         write_inspection(task, data, cfg, run, device, test_pred)
+        if cfg.output.explain:  # the report's Explanations: a few test examples, through Captum
+            from gradkit.explain import write_explanations
+
+            write_explanations(task.model, data, run, device, test_pred, verbose)
     return metrics
 
 

@@ -366,6 +366,37 @@ def lr_find_cmd(
         recipe = None
     _guard(lambda: lr_find(recipe, config_file=config, overrides=items, start=start, end=end,
                            steps=steps, out=out))
+@app.command()
+def explain(
+    run_dir: Annotated[Path, typer.Argument(help="A classification run directory (images, table "
+                                            "rows or texts).")],
+    method: Annotated[str, typer.Option("--method", "-m", help="integrated-gradients | saliency | "
+                                        "occlusion | gradcam (CNNs) | shap (GradientShap).")
+                      ] = "integrated-gradients",
+    n: Annotated[int, typer.Option("--n", "-n", help="Test examples to explain; half are "
+                                   "misclassified ones when there are enough.")] = 16,
+    steps: Annotated[int, typer.Option(help="Integration steps (integrated-gradients) or samples "
+                                       "(shap).")] = 32,
+    data_dir: Annotated[Optional[str], typer.Option(help="Where to find the data set.")] = None,
+) -> None:
+    """Explain a classifier's test predictions with Captum: which pixels, features or tokens
+    pushed it towards the class it predicted.
+
+    gradkit explain RUN_DIR   (integrated gradients on 16 test examples)
+
+    gradkit explain runs/digits-cnn/RUN -m gradcam   (a CNN's heat maps)
+
+    gradkit explain runs/iris-mlp/RUN -m shap -n 30   (feature importance)
+
+    Files go to RUN_DIR/artifacts/explanations/; report.html shows them.
+    Each classification run explains 8 test examples as it ends; train with
+    output.explain=false to skip that.
+
+    Needs Captum: pip install 'gradkit\\[explain]'.
+    """
+    from gradkit.explain.cli import run
+
+    _guard(lambda: run(run_dir, method, n, steps, data_dir, console))
 
 
 @runs_app.callback()

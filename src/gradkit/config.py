@@ -156,6 +156,9 @@ class OutputConfig(Section):
     run_dir: str | None = None  # an exact run directory (`--out`)
     report: bool = True
     samples: int = Field(48, ge=0)  # test examples kept for the report's prediction grid
+    # classifiers: explain a few test predictions at the end (integrated gradients, Captum) for
+    # the report's Explanations section; false skips it (`gradkit explain RUN_DIR` adds it later)
+    explain: bool = True
     # experiment trackers fed beside the run directory: any of tensorboard, mlflow, wandb
     # (gradkit/track); track_every: optimiser steps between their `batch/` training points
     track: list[str] = []

@@ -110,6 +110,12 @@ class Session:
             self.history = run.history()
             self.rms.load_state_dict(resume["obs_rms"])
             set_rng_state(resume["rng"])
+        self.start_clock()
+
+    def start_clock(self) -> None:
+        """(Re)start the training clock, continuing from `elapsed` on resume. The algorithm calls it
+        once its networks, optimiser and envs exist: like Stable-Baselines3's `learn()`, the
+        seconds count training, not set-up (the first optimiser's lazy imports cost ~2 s)."""
         self.started = time.perf_counter() - self.elapsed
 
     def observe(self, obs: np.ndarray) -> np.ndarray:

@@ -81,6 +81,7 @@ def train(cfg: DQNConfig, s: Session, spec: dict[str, Any], seed: int) -> nn.Mod
 
     step, losses, q_values = s.step, [], []
     raw, _ = envs.reset(seed=seed + step)
+    s.start_clock()
     valid = np.ones(cfg.n_envs, bool)  # False where this step only resets the env (rl/envs.py)
     while step < cfg.total_steps:
         # ---- act epsilon-greedily and store the transitions

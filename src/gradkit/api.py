@@ -149,6 +149,7 @@ def execute(cfg: C.RunConfig, *, model: torch.nn.Module | None = None, data: Dat
     run.update_info(name=cfg.name, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"),
                     finished=None, spec=data.spec.summary(), custom_model=custom,
                     n_params=sum(p.numel() for p in model.parameters()), device=str(device),
+                    weights_source=getattr(model, "source", None),  # pretrained: where from
                     precision=resolve_precision(cfg.train.precision, device),
                     monitor=cfg.train.monitor, data_source=data.source, data_notes=data.notes,
                     error=None,

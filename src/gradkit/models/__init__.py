@@ -44,6 +44,6 @@ def build(model_cfg: dict[str, Any], spec: Any) -> nn.Module:
 
 # Importing the families registers them.
 from gradkit.models import (autoencoder, bert, cnn, gan, mlp, resnet, rnn,  # noqa: E402,F401
-                            transformer, vae)
+                            transfer, transformer, vae)
 
 __all__ = ["MODELS", "ModelEntry", "build", "register"]

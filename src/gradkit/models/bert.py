@@ -17,6 +17,7 @@ from gradkit import pretrained
 from gradkit.config import Section
 from gradkit.errors import ConfigError
 from gradkit.models import register
+from gradkit.models.freeze import Frozen
 
 
 class BertConfig(Section):
@@ -32,9 +33,9 @@ class BertConfig(Section):
 class BertClassifier(nn.Module):
     """A pretrained encoder -> pooled (B, hidden) -> dropout -> linear head (B, classes).
 
-    While `frozen`, the encoder runs in eval mode without autograd: its gradients stay None,
-    so the optimiser (which holds every parameter) skips it, and backward stops at the head.
-    `unfreeze()` (called by the loop at `train.unfreeze_at_epoch`) makes it trainable.
+    While `frozen` (`gradkit.models.freeze`), the encoder runs in eval mode without gradients:
+    the optimiser skips it, and backward stops at the head. `unfreeze()` (called by the loop at
+    `train.unfreeze_at_epoch`) makes it trainable.
     """
 
     def __init__(self, cfg: BertConfig, spec, out_features: int) -> None:
@@ -57,22 +58,23 @@ class BertClassifier(nn.Module):
             self.encoder.pooler = None  # unused: no weights that never train, no wasted matmul
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(self.encoder.config.hidden_size, out_features)
-        self.frozen = cfg.freeze == "encoder"
+        self.frozen = Frozen([self.encoder] if cfg.freeze == "encoder" else [])
+
+    def backbone_parameters(self):
+        return self.encoder.parameters()
 
     def unfreeze(self) -> None:
-        self.frozen = False
+        self.frozen.release()
         self.train(self.training)
 
     def train(self, mode: bool = True) -> BertClassifier:
         super().train(mode)
-        if self.frozen:  # no dropout noise in features nobody trains
-            self.encoder.eval()
+        self.frozen.hold()  # no dropout noise in features nobody trains
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L) ids, 0 = [PAD] -> (B, out)
         mask = x != 0
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            out = self.encoder(input_ids=x, attention_mask=mask.long())
+        out = self.encoder(input_ids=x, attention_mask=mask.long())
         if self.cfg.pool == "pooler":
             if getattr(out, "pooler_output", None) is None:
                 raise ConfigError(f"{self.cfg.pretrained} has no pooler; use model.pool=cls or mean")

@@ -132,6 +132,7 @@ def summary(run: RunData) -> str:
         ["Data set", run.setting("data", "name")],
         ["Model", run.setting("model", "name")],
         ["Parameters", r.get("n_params")],
+        ["Pretrained weights", r.get("weights_source")],  # model.name=pretrained: their source
         ["Optimizer", _join(run.setting("optim", "name"), f"lr {fmt_num(lr)}" if lr else None)],
         ["Batch size", run.setting("train", "batch_size")],
         ["Epochs completed / configured", f"{epochs} / {configured if configured else '?'}"],

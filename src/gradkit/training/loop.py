@@ -18,8 +18,9 @@ import torch
 from gradkit.data import Batches, Dataset, make_batches
 from gradkit.data.augment import build_augment
 from gradkit.errors import ConfigError, GradkitError
+from gradkit.models.freeze import Transferable
 from gradkit.training import checkpoint
-from gradkit.training.optim import build_optimizer, build_scheduler
+from gradkit.training.optim import build_optimizer, build_scheduler, param_groups
 from gradkit.training.progress import Progress
 
 
@@ -201,7 +202,7 @@ def fit(task, data: Dataset, cfg, run=None, device: torch.device | None = None,
     val = make_batches(data.val if len(data.val) else data.test, data.spec, tc.eval_batch_size, device,
                        workers=cfg.data.workers)
     build = getattr(task, "configure_optimizers", None)
-    optimizers = build(cfg.optim) if build else {n: build_optimizer(m.parameters(), cfg.optim)
+    optimizers = build(cfg.optim) if build else {n: build_optimizer(param_groups(m, cfg.optim), cfg.optim)
                                                  for n, m in task.models.items()}
     schedulers = {n: build_scheduler(o, cfg.optim, len(train), tc.epochs) for n, o in optimizers.items()}
     stepper = Stepper(task, optimizers, schedulers, tc.precision, device, tc.grad_clip)
@@ -211,9 +212,10 @@ def fit(task, data: Dataset, cfg, run=None, device: torch.device | None = None,
         state = _restore(resume, task, optimizers, schedulers, stepper)
         if run is not None:
             run.write_metrics_history(state["history"])
-    if tc.unfreeze_at_epoch is not None and not _unfreezable(task):
+    if tc.unfreeze_at_epoch is not None and not any(m.frozen for m in _unfreezable(task)):
         raise ConfigError("train.unfreeze_at_epoch needs a model with a frozen part, e.g. "
-                          "model.name=bert model.freeze=encoder")
+                          "model.name=pretrained model.freeze=backbone, or model.name=bert "
+                          "model.freeze=encoder")
     progress = Progress(tc.epochs, len(train), verbose)
     stop_reason = None
     start = time.perf_counter() - state["elapsed"]
@@ -244,8 +246,8 @@ def fit(task, data: Dataset, cfg, run=None, device: torch.device | None = None,
                      state["history"], time.perf_counter() - start)
 
 
-def _unfreezable(task) -> list:
-    return [m for m in task.models.values() if callable(getattr(m, "unfreeze", None))]
+def _unfreezable(task) -> list[Transferable]:
+    return [m for m in task.models.values() if isinstance(m, Transferable)]
 
 
 def _train_epoch(task, train: Batches, stepper: Stepper, epoch: int, device: torch.device,

@@ -33,6 +33,7 @@ each script also measures other processes' CPU share and flags a busy machine):
     .venv/bin/python benchmarks/fashion_gan_plain.py  # the articles' MLP GAN, plain loop: epoch time, FID
     .venv/bin/python benchmarks/generative.py    # DCGAN vs MLP GAN at equal time (FID), conv vs MLP VAE
     .venv/bin/python benchmarks/transfer.py      # ImageNet EfficientNet-Lite0 vs random init, 1,000 Fashion images
+    .venv/bin/python benchmarks/explain.py       # seconds the end-of-run explanations add to a run
     .venv/bin/python benchmarks/rl_cartpole.py   # PPO/DQN vs Stable-Baselines3 (RL Zoo) on CartPole-v1
                                                  # (needs `.venv/bin/pip install stable-baselines3`)
     .venv/bin/python benchmarks/summarize.py     # rewrite this file from results/*.json
@@ -297,6 +298,18 @@ def transfer(r: dict[str, Any]) -> str:
 SECTIONS = {"transfer": transfer, "rl_cartpole": rl_cartpole, "wordnet_bert": wordnet_bert, "generative": generative, "fashion_mlp": fashion_mlp, "fashion_cnn": fashion_cnn, "recipes": recipes,
             "image_folder": image_folder, "series": series, "adding": adding,
             "fashion_gan_plain": fashion_gan_plain}
+
+
+def explain(r: dict[str, Any]) -> str:
+    rows = [[x["recipe"], f"{x['explain_seconds']:.2f}", f"{x['attribution_seconds']:.2f}",
+             f"{x['section_seconds']:.2f}", f"{x['wall_seconds']:.1f}",
+             verdict(r["targets"][f"{x['recipe']}_adds_little"])] for x in r["runs"]]
+    return (f"## explain: seconds the end-of-run explanations add\n\n{machine_line(r)}.\n\n"
+            + table(["recipe", "explanations (s)", "of which attributions (s)", "report section (s)",
+                     "whole run (s)", "<= 2 s"], rows) + "\n\n" + notes(r))
+
+
+SECTIONS["explain"] = explain  # kept apart from the table above so that merges stay easy
 
 
 def generic(r: dict[str, Any]) -> str:

@@ -196,7 +196,7 @@ def test_headline_compares_with_baselines(cls_report):
 def test_sections_appear_in_order(cls_report):
     _, page = cls_report
     anchors = re.findall(r'<section id="([a-z]+)">', page)
-    assert anchors == ["summary", "diagnostics", "curves", "classification", "config"]
+    assert anchors == ["summary", "diagnostics", "curves", "classification", "explanations", "config"]
 
 
 def test_summary_and_config(cls_report):

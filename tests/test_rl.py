@@ -139,10 +139,37 @@ def test_resume_restores_normaliser_statistics_and_step_counters(tmp_path):
 def test_dqn_runs_and_checkpoints_its_networks(tmp_path):
     run = gk.train(out=tmp_path / "dqn", verbose=False, output={"report": False},
                    rl={"algo": "dqn", "total_steps": 600, "learning_starts": 200, "eval_every": 300,
-                       "eval_episodes": 3, "double_dqn": True, "tau": 0.5, "save_buffer": True})
+                       "eval_episodes": 3, "double_dqn": True, "tau": 0.5, "save_buffer": True,
+                       "vector": "sync"})
     state = checkpoint.load(run.dir / "checkpoints" / "last.pt")
     assert set(state["models"]) == {"q_net", "target"} and len(state["buffer"]["actions"]) == 600
     assert run.metrics["train/steps"] == 600
+
+
+def test_native_vector_env_stores_only_real_transitions(tmp_path):
+    """CartPole's native vector env resets on the step after an episode ends; that step is no
+    transition. Every stored (obs, next_obs) must obey CartPole's Euler step x' = x + 0.02 x_dot
+    (a reset would jump to a fresh state near 0), and a terminated one must end out of bounds."""
+    run = gk.train(out=tmp_path / "dqn", verbose=False, output={"report": False},
+                   rl={"algo": "dqn", "total_steps": 600, "learning_starts": 200, "eval_every": 600,
+                       "eval_episodes": 2, "save_buffer": True, "vector": "native"})
+    buf = checkpoint.load(run.dir / "checkpoints" / "last.pt")["buffer"]
+    obs, nxt, dones = buf["obs"], buf["next_obs"], buf["dones"].astype(bool)
+    assert 450 < len(obs) < 600  # random-ish play ends an episode every ~10-30 steps
+    np.testing.assert_allclose(nxt[:, 0], obs[:, 0] + 0.02 * obs[:, 1], atol=1e-5)
+    out = (np.abs(nxt[:, 0]) > 2.4) | (np.abs(nxt[:, 2]) > 12 * 2 * np.pi / 360)
+    assert dones.sum() > 10 and out[dones].all() and not out[~dones].any()
+
+
+def test_rollout_buffer_drops_reset_steps():
+    from gradkit.rl.buffers import RolloutBuffer
+
+    buf = RolloutBuffer(3, 2, 1, ())
+    for t in range(3):
+        buf.store(t, obs=torch.tensor([[t], [10.0 + t]]), valid=torch.tensor([t != 1, True]))
+    b = buf.flat(torch.zeros(3, 2), torch.zeros(3, 2))
+    assert b["obs"].flatten().tolist() == [0.0, 10.0, 11.0, 2.0, 12.0]
+    assert all(len(v) == 5 for v in b.values())
 
 
 def test_rl_report_has_the_results_section(tmp_path):
@@ -185,3 +212,17 @@ def test_recipes_resolve_with_every_default_filled():
     cfg = C.resolve("cartpole-ppo")
     assert cfg.rl["algo"] == "ppo" and cfg.rl["gae_lambda"] == 0.95 and cfg.rl["env"] == "CartPole-v1"
     assert C.resolve("pendulum-ppo").rl["normalize_obs"] is True
+
+
+def test_env_with_a_missing_dependency_names_the_fix():
+    import gymnasium as gym
+
+    def needs_box2d(**_):
+        raise gym.error.DependencyNotInstalled('Box2D is not installed, run `pip install "gymnasium[box2d]"`')
+
+    gym.register("GradkitTest/NeedsBox2D-v0", entry_point=needs_box2d)
+    try:
+        with pytest.raises(ConfigError, match=r"needs a package that is not installed.*gradkit\[rl\]"):
+            C.resolve(overrides=["rl.algo=ppo", "rl.env=GradkitTest/NeedsBox2D-v0"])
+    finally:
+        del gym.envs.registry["GradkitTest/NeedsBox2D-v0"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from gradkit.predict import Run
 from gradkit.run import RunDir, environment
 from gradkit.training import (NonFiniteLoss, checkpoint, evaluate as evaluate_batches,
                                fit as fit_loop, in_split_order, predict_split)
+from gradkit.track import open_trackers
+from gradkit.training import Callback
 from gradkit.training.loop import resolve_precision
 
 
@@ -111,11 +114,18 @@ def _dataset_names() -> list[str]:
 
 
 def execute(cfg: C.RunConfig, *, model: torch.nn.Module | None = None, data: Dataset | None = None,
-            run: RunDir | None = None, resume_state: dict | None = None, verbose: bool = True) -> Run:
-    """Build data, model and task, train, test, and write every artifact of the run directory."""
+            run: RunDir | None = None, resume_state: dict | None = None, verbose: bool = True,
+            callbacks: Sequence[Callback] = ()) -> Run:
+    """Build data, model and task, train, test, and write every artifact of the run directory.
+
+    `callbacks` join the loop's (e.g. a tuning trial's pruner); the trackers `output.track`
+    names (gradkit.track) get the config, every epoch, the final metrics and the run's files.
+    """
     if cfg.rl:  # reinforcement learning has its own loops (gradkit/rl), not `fit`
         from gradkit.rl import run as run_rl
 
+        if callbacks:
+            raise GradkitError("callbacks hear the supervised loop's epochs; an RL run has none")
         return run_rl(cfg, run=run, resume_state=resume_state, verbose=verbose)
     import gradkit.data
     import gradkit.models
@@ -149,8 +159,19 @@ def execute(cfg: C.RunConfig, *, model: torch.nn.Module | None = None, data: Dat
               f"{device}, run directory {run.path}", flush=True)
         for line in data.notes:
             print(f"gradkit: data: {line}", flush=True)
+    with open_trackers(cfg, run, verbose) as tracker:  # an exception marks tracked runs failed
+        tracker.log_params(cfg)
+        result = _fit(task, data, cfg, run, device, resume_state, verbose,
+                      [*callbacks, *tracker.callbacks(cfg.output.track_every)])
+        out = _finish(task, data, cfg, run, device, model, result, verbose)
+        tracker.finish(run, out.metrics)
+    return out
+
+
+def _fit(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device, resume_state, verbose,
+         callbacks):
     try:
-        result = fit_loop(task, data, cfg, run, device, resume=resume_state, verbose=verbose)
+        return fit_loop(task, data, cfg, run, device, callbacks, resume=resume_state, verbose=verbose)
     except NonFiniteLoss as exc:
         run.update_info(status="failed", error=str(exc))
         kept = f"; last good checkpoint: {run.last}" if run.last.is_file() else ""
@@ -159,6 +180,11 @@ def execute(cfg: C.RunConfig, *, model: torch.nn.Module | None = None, data: Dat
         run.update_info(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
                         error=f"{type(exc).__name__}: {exc}")
         raise
+
+
+def _finish(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device, model, result,
+            verbose: bool) -> Run:
+    """Reload the best checkpoint, compute the final metrics, write them and the report."""
     best = checkpoint.load(run.best, device)
     for name, module in task.models.items():
         module.load_state_dict(best["models"][name])
@@ -201,6 +227,10 @@ def _final_metrics(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device,
         from gradkit.inspection import write_inspection
 
         write_inspection(task, data, cfg, run, device, test_pred)
+        if cfg.output.explain:  # the report's Explanations: a few test examples, through Captum
+            from gradkit.explain import write_explanations
+
+            write_explanations(task.model, data, run, device, test_pred, verbose)
     return metrics
 
 

@@ -158,6 +158,30 @@ class OutputConfig(Section):
     run_dir: str | None = None  # an exact run directory (`--out`)
     report: bool = True
     samples: int = Field(48, ge=0)  # test examples kept for the report's prediction grid
+    # classifiers: explain a few test predictions at the end (integrated gradients, Captum) for
+    # the report's Explanations section; false skips it (`gradkit explain RUN_DIR` adds it later)
+    explain: bool = True
+    # experiment trackers fed beside the run directory: any of tensorboard, mlflow, wandb
+    # (gradkit/track); track_every: optimiser steps between their `batch/` training points
+    track: list[str] = []
+    track_every: int = Field(50, ge=1)
+
+    @field_validator("track", mode="before")
+    @classmethod
+    def _track(cls, value: Any) -> Any:
+        from gradkit.track import TRACKERS
+
+        if value is None:
+            return []
+        if isinstance(value, str):  # output.track=mlflow or output.track=tensorboard,mlflow
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list of trackers, e.g. [{', '.join(TRACKERS)}]")
+        for name in value:
+            if name not in TRACKERS:
+                raise ValueError(f"unknown tracker '{name}'{did_you_mean(name, TRACKERS)}; "
+                                 f"choose from {', '.join(TRACKERS)}")
+        return list(dict.fromkeys(value))
 
 
 class RunConfig(Section):

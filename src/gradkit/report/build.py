@@ -13,13 +13,14 @@ from gradkit.report.generative import generative
 from gradkit.report.language_model import language_model
 from gradkit.report.rl import rl
 from gradkit.report.diagnostics import diagnose
+from gradkit.report.explanations import explanations
 from gradkit.report.rundir import RunData, load_run
 
 CONTENTS = (
     ("summary", "Summary"), ("diagnostics", "Diagnostics"), ("curves", "Learning curves"),
     ("classification", "Results"), ("regression", "Results"), ("forecast", "Results"),
     ("language-model", "Results"), ("generative", "Results"), ("rl", "Results"),
-    ("config", "Configuration"),
+    ("explanations", "Explanations"), ("config", "Configuration"),
 )
 
 
@@ -53,6 +54,7 @@ def render(run: RunData) -> str:
     ]
     if run.task == "classification":
         parts.append(task_sections.classification(run))
+        parts.append(explanations(run))
     elif run.task == "regression":
         parts.append(task_sections.regression(run))
     elif run.task == "forecast":

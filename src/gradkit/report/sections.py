@@ -144,12 +144,21 @@ def summary(run: RunData) -> str:
         ["Seed", run.config.get("seed")],
         ["Stop reason", r.get("stop_reason")],
         ["Error", r.get("error")],
+        ["Tracked in", _tracking(r.get("tracking"))],
     ]
     body = table([row for row in rows if row[1] not in (None, "")])
     finals = [[k, as_float(v) if as_float(v) is not None else v] for k, v in run.metrics.items()]
     if finals:
         body += "\n<h3>Final metrics</h3>\n" + table(finals, ["metric", "value"])
     return section("summary", "Summary", body)
+
+
+def _tracking(tracking: Any) -> str | None:
+    """output.track's trackers and how to open each (run.json's `tracking`, gradkit.track)."""
+    if not isinstance(tracking, dict) or not tracking:
+        return None
+    return " · ".join(f"{name}: {info.get('show', '')}" if isinstance(info, dict) else str(name)
+                      for name, info in tracking.items())
 
 
 def _join(*parts: Any) -> str | None:

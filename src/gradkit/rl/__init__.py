@@ -80,6 +80,7 @@ def run(cfg, run=None, resume_state: dict | None = None, verbose: bool = True) -
     from gradkit.rl.common import Session
     from gradkit.rl.envs import describe
     from gradkit.run import RunDir, environment
+    from gradkit.track import open_trackers
 
     schema, train = _algo(cfg.rl["algo"])
     rl = schema.model_validate(cfg.rl)
@@ -98,13 +99,22 @@ def run(cfg, run=None, resume_state: dict | None = None, verbose: bool = True) -
     if verbose:
         print(f"gradkit: {cfg.name}: {rl.algo.upper()} on {rl.env} ({rl.n_envs} envs, "
               f"{rl.total_steps} steps), run directory {run.path}", flush=True)
-    try:
-        session = Session(rl, cfg.seed, run, spec, resume_state, verbose)
-        agent = train(rl, session, spec, cfg.seed)
-    except BaseException as exc:
-        run.update_info(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                        error=f"{type(exc).__name__}: {exc}")
-        raise
+    with open_trackers(cfg, run, verbose) as tracker:  # an exception marks tracked runs failed
+        tracker.log_params(cfg)
+        try:
+            session = Session(rl, cfg.seed, run, spec, resume_state, verbose, tracker=tracker)
+            agent = train(rl, session, spec, cfg.seed)
+        except BaseException as exc:
+            run.update_info(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                            error=f"{type(exc).__name__}: {exc}")
+            raise
+        metrics = _finish(cfg, rl, run, session, verbose)
+        tracker.finish(run, metrics)
+    return RLRun(run.path, cfg, metrics, agent)
+
+
+def _finish(cfg, rl, run, session, verbose: bool) -> dict[str, Any]:
+    """Final metrics, run.json, the episode GIF and the report."""
     metrics = session.finals()
     run.write_json("metrics.json", metrics)
     run.update_info(status="solved" if metrics["eval/solved"] else "completed",
@@ -121,4 +131,4 @@ def run(cfg, run=None, resume_state: dict | None = None, verbose: bool = True) -
             print(f"gradkit: no episode animation in the report: {skipped}", flush=True)
 
         _report(run, verbose)
-    return RLRun(run.path, cfg, metrics, agent)
+    return metrics

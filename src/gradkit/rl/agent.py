@@ -130,6 +130,16 @@ def episode_frames(agent: Agent, seed: int | None = None, max_frames: int = 500)
     return frames
 
 
+def render_fps(env_id: str) -> int:
+    """The env's own frame rate (CartPole 50, Acrobot 15), so a GIF plays in real time; GIF
+    delays are whole 1/100 s, so it is kept to 10-50 fps."""
+    gym = require_gym()
+    env = gym.make(env_id)
+    fps = env.metadata.get("render_fps") or 25
+    env.close()
+    return int(min(50, max(10, fps)))
+
+
 def write_gif(frames: list[np.ndarray], path: str | Path, width: int = 240, fps: int = 25) -> Path:
     """An animated, looping GIF of `frames`, downscaled to `width` pixels so it stays small.
 
@@ -169,7 +179,7 @@ def play(run_dir: str | Path, episodes: int = 10, seed: int | None = None, gif: 
            "mean": float(returns.mean()), "std": float(returns.std()), "threshold": threshold,
            "solved": None if threshold is None else bool(returns.mean() >= threshold), "gif": None}
     if gif is not None:
-        out["gif"] = write_gif(episode_frames(agent, seed), gif)
+        out["gif"] = write_gif(episode_frames(agent, seed), gif, fps=render_fps(agent.env_id))
     return out
 
 
@@ -180,7 +190,8 @@ def write_episode_gif(run_dir: Path, max_frames: int = 300) -> str | None:
     """
     try:
         agent = load_agent(run_dir, "best")
-        write_gif(episode_frames(agent, max_frames=max_frames), run_dir / "artifacts" / "episode.gif")
+        write_gif(episode_frames(agent, max_frames=max_frames), run_dir / "artifacts" / "episode.gif",
+                  fps=render_fps(agent.env_id))
     except Exception as exc:  # missing pygame, no display backend, an env without rgb_array
         return str(exc) if isinstance(exc, GradkitError) else f"{type(exc).__name__}: {exc}"
     return None

@@ -64,13 +64,16 @@ class RolloutBuffer:
         self.rewards = torch.zeros(n_steps, n_envs)
         self.dones = torch.zeros(n_steps, n_envs)
         self.values = torch.zeros(n_steps, n_envs)
+        self.valid = torch.ones(n_steps, n_envs, dtype=torch.bool)  # False: a reset-only step
 
     def store(self, t: int, **tensors: torch.Tensor) -> None:
         for key, value in tensors.items():
             getattr(self, key)[t] = value
 
     def flat(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every field with time and env merged into one batch axis (T*N, ...)."""
+        """Every field with time and env merged into one batch axis (M, ...), keeping the M valid
+        transitions (reset-only steps of a next-step-autoreset env are dropped, see rl/envs.py)."""
         fields = {"obs": self.obs, "actions": self.actions, "logprobs": self.logprobs,
                   "values": self.values, "advantages": advantages, "returns": returns}
-        return {k: v.reshape(-1, *v.shape[2:]) for k, v in fields.items()}
+        keep = self.valid.reshape(-1)
+        return {k: v.reshape(-1, *v.shape[2:])[keep] for k, v in fields.items()}

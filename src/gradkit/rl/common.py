@@ -15,6 +15,7 @@ from torch import nn
 from gradkit.config import Section
 from gradkit.rl.envs import RunningMeanStd, finished_episodes, make_vec
 from gradkit.run import RunDir
+from gradkit.track import Tracker
 from gradkit.training import checkpoint
 
 Policy = Callable[[np.ndarray], np.ndarray]  # raw observations (N, obs_dim) -> actions (N, ...)
@@ -27,7 +28,9 @@ class RLCommon(Section):
     algo: Literal["ppo", "dqn"]
     env: str = "CartPole-v1"  # any registered Gymnasium id with flat observations
     n_envs: int = Field(8, ge=1)  # environments stepped together
-    vector: Literal["sync", "async"] = "sync"  # async: one process per env (worth it for slow envs)
+    # auto: native where Gymnasium has a batched env (CartPole), else sync; async: one process
+    # per env (worth it for slow envs); see gradkit/rl/envs.py
+    vector: Literal["auto", "native", "sync", "async"] = "auto"
     total_steps: int = Field(100_000, ge=1)  # environment steps, summed over envs
     eval_every: int = Field(10_000, ge=1)  # environment steps between evaluations
     eval_episodes: int = Field(20, ge=1)  # deterministic episodes per evaluation
@@ -51,7 +54,11 @@ def mlp(sizes: list[int], activation: type[nn.Module] = nn.Tanh, out_gain: float
 
 
 def run_episodes(env_id: str, n: int, seed: int, policy: Policy | None) -> np.ndarray:
-    """The returns of `n` episodes run side by side from fixed seeds; `policy=None` acts randomly."""
+    """The returns of `n` episodes run side by side from fixed seeds; `policy=None` acts randomly.
+
+    Always `sync` envs: episode i starts from seed EVAL_SEED + seed*1000 + i, so a plain
+    `gym.make(env_id)` reset with that seed replays it (a native vector env has one RNG for all).
+    """
     envs = make_vec(env_id, n, "sync")
     obs, _ = envs.reset(seed=[EVAL_SEED + seed * 1000 + i for i in range(n)])
     envs.action_space.seed(EVAL_SEED + seed)
@@ -81,11 +88,13 @@ class Session:
 
     The algorithm calls `record(info)` after each env step and `evaluate(...)` when `due(step)`;
     on resume, `restored` holds the last checkpoint for the algorithm to load its parts from.
+    Each evaluation's record also goes to `tracker` (gradkit.track), x = environment steps.
     """
 
     def __init__(self, rl: RLCommon, seed: int, run: RunDir, spec: dict[str, Any],
-                 resume: dict[str, Any] | None, verbose: bool) -> None:
+                 resume: dict[str, Any] | None, verbose: bool, tracker: Tracker | None = None) -> None:
         self.rl, self.seed, self.run, self.verbose, self.restored = rl, seed, run, verbose, resume
+        self.tracker = tracker
         self.threshold = rl.solve_threshold if rl.solve_threshold is not None else spec["reward_threshold"]
         self.rms = RunningMeanStd((spec["obs_dim"],))
         self.episodes: list[tuple[float, int]] = []
@@ -101,6 +110,12 @@ class Session:
             self.history = run.history()
             self.rms.load_state_dict(resume["obs_rms"])
             set_rng_state(resume["rng"])
+        self.start_clock()
+
+    def start_clock(self) -> None:
+        """(Re)start the training clock, continuing from `elapsed` on resume. The algorithm calls it
+        once its networks, optimiser and envs exist: like Stable-Baselines3's `learn()`, the
+        seconds count training, not set-up (the first optimiser's lazy imports cost ~2 s)."""
         self.started = time.perf_counter() - self.elapsed
 
     def observe(self, obs: np.ndarray) -> np.ndarray:
@@ -132,6 +147,8 @@ class Session:
             self.solved = {"step": step, "seconds": round(self.elapsed, 3)}
         self.history.append(record)
         self.run.write_metrics_history(self.history)
+        if self.tracker is not None:
+            self.tracker.log_metrics(record, step)
         while self.next_eval <= step:
             self.next_eval += self.rl.eval_every
         improved = mean > self.best

@@ -17,7 +17,7 @@ from torch import nn
 
 from gradkit.rl.buffers import ReplayBuffer
 from gradkit.rl.common import RLCommon, Session, mlp
-from gradkit.rl.envs import final_obs, make_vec
+from gradkit.rl.envs import final_obs, make_vec, valid_next
 
 
 class DQNConfig(RLCommon):
@@ -81,6 +81,8 @@ def train(cfg: DQNConfig, s: Session, spec: dict[str, Any], seed: int) -> nn.Mod
 
     step, losses, q_values = s.step, [], []
     raw, _ = envs.reset(seed=seed + step)
+    s.start_clock()
+    valid = np.ones(cfg.n_envs, bool)  # False where this step only resets the env (rl/envs.py)
     while step < cfg.total_steps:
         # ---- act epsilon-greedily and store the transitions
         if cfg.normalize_obs:
@@ -90,7 +92,10 @@ def train(cfg: DQNConfig, s: Session, spec: dict[str, Any], seed: int) -> nn.Mod
         actions[explore] = rng.integers(0, spec["n_actions"], int(explore.sum()))
         next_raw, reward, terminated, truncated, info = envs.step(actions)
         # the true last observation; only termination cuts the bootstrap (not a time limit)
-        buf.add(raw, final_obs(next_raw, info, terminated | truncated), actions, reward, terminated)
+        done = terminated | truncated
+        last = final_obs(next_raw, info, done)
+        buf.add(raw[valid], last[valid], actions[valid], reward[valid], terminated[valid])
+        valid = valid_next(envs, done)
         s.record(info)
         raw = next_raw
         step += cfg.n_envs

@@ -1,8 +1,16 @@
 """Gymnasium environments: vectorised creation, checks with clear errors, observation normaliser.
 
-Vector environments reset an episode that ends *in the same step* (`AutoresetMode.SAME_STEP`):
-the returned observation starts the next episode and `info["final_obs"]` holds the last one,
-which PPO bootstraps from on truncation and DQN stores as the transition's next observation.
+Two kinds of vector environment, one contract for the algorithms:
+- `sync` / `async` (any env): an episode that ends is reset *in the same step*
+  (`AutoresetMode.SAME_STEP`): the returned observation starts the next episode and
+  `info["final_obs"]` holds the last one.
+- `native`: the env's own batched implementation (Gymnasium ships one for CartPole: numpy over
+  all envs at once, ~5x faster than a loop of 8 envs). It resets on the *next* step
+  (`AutoresetMode.NEXT_STEP`): the step that ends an episode returns its true last observation,
+  and the following step only resets that env (its action is ignored, reward 0). Such reset
+  steps are not transitions: `valid_next()` says which envs' next step is a real one.
+`final_obs()` gives the true last observation either way: PPO bootstraps from it on truncation
+and DQN stores it as the transition's next observation.
 """
 from __future__ import annotations
 
@@ -39,7 +47,11 @@ def describe(env_id: str) -> dict[str, Any]:
     """Observation size, action kind and size, and the reward threshold of a registered env."""
     gym = require_gym()
     check_env_id(env_id)
-    env = gym.make(env_id)
+    try:
+        env = gym.make(env_id)
+    except gym.error.DependencyNotInstalled as exc:  # e.g. LunarLander needs Box2D
+        raise ConfigError(f"rl.env={env_id} needs a package that is not installed: {exc} "
+                          "(Box2D environments: pip install 'gradkit[rl]', which brings box2d)") from None
     try:
         obs, act = env.observation_space, env.action_space
         if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
@@ -60,19 +72,53 @@ def describe(env_id: str) -> dict[str, Any]:
         env.close()
 
 
-def make_vec(env_id: str, n_envs: int, vector: str = "sync"):
-    """`n_envs` copies of `env_id`, stepped together, recording episode returns and lengths."""
+def has_native(env_id: str) -> bool:
+    """True when Gymnasium registers a numpy-batched implementation of `env_id` (CartPole).
+
+    The JAX-based ones (`phys2d/...`) need jax, which gradkit does not install: not counted.
+    """
+    entry = require_gym().envs.registry[env_id].vector_entry_point
+    return entry is not None and "jax" not in str(entry).lower()
+
+
+def make_vec(env_id: str, n_envs: int, vector: str = "auto"):
+    """`n_envs` copies of `env_id`, stepped together, recording episode returns and lengths.
+
+    `vector`: `native` (the env's own batched implementation), `sync`, `async`, or `auto`
+    (native where the env has one, else sync).
+    """
     gym = require_gym()
     from gymnasium.vector import AutoresetMode
     from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
-    envs = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=vector,
-                        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP})
+    if vector == "auto":
+        vector = "native" if has_native(env_id) else "sync"
+    if vector == "native":
+        if not has_native(env_id):
+            raise ConfigError(f"rl.vector=native: {env_id} has no batched implementation in "
+                              "Gymnasium (CartPole has); use rl.vector=auto, sync or async")
+        envs = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point")
+    else:
+        envs = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=vector,
+                            vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP})
     return RecordEpisodeStatistics(envs)
 
 
+def valid_next(envs, done: np.ndarray) -> np.ndarray:
+    """Which envs' next step is a real transition: all of them, except after an episode's end
+    in a `native` (next-step autoreset) vector env, where that step only resets the env."""
+    from gymnasium.vector import AutoresetMode
+
+    if envs.metadata.get("autoreset_mode") == AutoresetMode.NEXT_STEP:
+        return ~done
+    return np.ones_like(done)
+
+
 def final_obs(next_obs: np.ndarray, info: dict, done: np.ndarray) -> np.ndarray:
-    """The true last observation of each env: `info["final_obs"]` where an episode just ended."""
+    """The true last observation of each env: `info["final_obs"]` where an episode just ended
+    (same-step autoreset); a next-step autoreset env returned it as `next_obs` itself."""
+    if "final_obs" not in info:
+        return next_obs
     out = next_obs.copy()
     for i in np.flatnonzero(done):
         out[i] = info["final_obs"][i]

@@ -17,7 +17,7 @@ from torch.distributions import Categorical, Normal
 
 from gradkit.rl.buffers import RolloutBuffer
 from gradkit.rl.common import RLCommon, Session, mlp
-from gradkit.rl.envs import final_obs, make_vec
+from gradkit.rl.envs import final_obs, make_vec, valid_next
 from gradkit.rl.losses import approx_kl, clipped_surrogate, entropy_bonus, value_loss
 from gradkit.rl.returns import gae
 
@@ -70,6 +70,22 @@ class ActorCritic(nn.Module):
             logprob, entropy = logprob.sum(-1), entropy.sum(-1)
         return action, logprob, entropy, self.value(obs)
 
+    @torch.inference_mode()
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(action, log-prob, value) for the rollout: `act` without entropy or autograd.
+
+        Called once per env step, so it skips the distribution object where it can: for a
+        categorical policy a softmax and one multinomial draw cost half of `act` (CartPole).
+        """
+        out = self.actor(obs)
+        if self.continuous:
+            dist = Normal(out, self.log_std.exp().expand_as(out), validate_args=False)
+            action = dist.sample()
+            return action, dist.log_prob(action).sum(-1), self.value(obs)
+        logp = torch.log_softmax(out, -1)  # (B, n_actions)
+        action = torch.multinomial(logp.exp(), 1)  # (B, 1)
+        return action.squeeze(-1), logp.gather(-1, action).squeeze(-1), self.value(obs)
+
     def greedy(self, obs: torch.Tensor) -> torch.Tensor:
         out = self.actor(obs)
         return out if self.continuous else out.argmax(-1)
@@ -97,10 +113,10 @@ def train(cfg: PPOConfig, s: Session, spec: dict[str, Any], seed: int) -> ActorC
 
     buf = RolloutBuffer(cfg.n_steps, cfg.n_envs, spec["obs_dim"],
                         (spec["n_actions"],) if continuous else ())
-    batch_size = cfg.n_steps * cfg.n_envs
-    minibatch = max(1, batch_size // cfg.n_minibatches)
     step = s.step
     raw, _ = envs.reset(seed=seed + step)
+    s.start_clock()
+    valid = np.ones(cfg.n_envs, bool)  # False where this step only resets the env (rl/envs.py)
     while step < cfg.total_steps:
         if cfg.anneal_lr:
             optimizer.param_groups[0]["lr"] = cfg.lr * (1.0 - step / cfg.total_steps)
@@ -110,8 +126,7 @@ def train(cfg: PPOConfig, s: Session, spec: dict[str, Any], seed: int) -> ActorC
             if cfg.normalize_obs:
                 s.rms.update(raw)
             obs = torch.as_tensor(s.observe(raw))  # (N, obs_dim)
-            with torch.no_grad():
-                action, logprob, _, value = agent.act(obs)
+            action, logprob, value = agent.sample(obs)
             raw, reward, terminated, truncated, info = envs.step(to_env(action))
             done = terminated | truncated
             reward = torch.as_tensor(reward, dtype=torch.float32)
@@ -121,7 +136,8 @@ def train(cfg: PPOConfig, s: Session, spec: dict[str, Any], seed: int) -> ActorC
                 with torch.no_grad():
                     reward += cfg.gamma * agent.value(last) * torch.as_tensor(cut, dtype=torch.float32)
             buf.store(t, obs=obs, actions=action, logprobs=logprob, values=value, rewards=reward,
-                      dones=torch.as_tensor(done, dtype=torch.float32))
+                      dones=torch.as_tensor(done, dtype=torch.float32), valid=torch.as_tensor(valid))
+            valid = valid_next(envs, done)
             s.record(info)
             step += cfg.n_envs
         with torch.no_grad():
@@ -129,10 +145,10 @@ def train(cfg: PPOConfig, s: Session, spec: dict[str, Any], seed: int) -> ActorC
         advantages, returns = gae(buf.rewards, buf.values, buf.dones, next_value, cfg.gamma, cfg.gae_lambda)
 
         # ---- update: update_epochs passes over shuffled minibatches of the rollout
-        b = buf.flat(advantages, returns)
+        b = buf.flat(advantages, returns)  # (M, ...): the M <= n_steps*n_envs real transitions
         kls, clipfracs = [], []
         for _epoch in range(cfg.update_epochs):
-            for idx in torch.randperm(batch_size).split(minibatch):
+            for idx in torch.randperm(len(b["obs"])).chunk(cfg.n_minibatches):
                 _, logprob, entropy, value = agent.act(b["obs"][idx], b["actions"][idx])
                 logratio = logprob - b["logprobs"][idx]
                 adv = b["advantages"][idx]

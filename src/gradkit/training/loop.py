@@ -40,8 +40,13 @@ class FitState:
 
 
 class Callback(Protocol):
-    def on_epoch_end(self, state: FitState) -> bool | None:
-        """Return True to stop training after this epoch."""
+    """Hears about each finished epoch. An optional `every_steps: int` attribute with an
+    `on_steps(step, metrics)` method also hears, every that many optimiser steps, the mean
+    training metrics (`loss`, ...) of the steps since (read once per call, never per step,
+    so a GPU is not synced on every batch)."""
+
+    def on_epoch_end(self, state: FitState) -> bool | str | None:
+        """Return True, or the reason as a string, to stop training after this epoch."""
 
 
 @dataclass
@@ -102,14 +107,17 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def lower_is_better(metric: str) -> bool:
+    """Losses, errors, perplexity, bits per character and negative ELBO fall; the rest (accuracy,
+    F1, R², and `epoch`: monitor=epoch keeps the last epoch, as the GAN recipes do) rises."""
+    return any(k in metric for k in ("loss", "mse", "mae", "rmse", "mase", "error", "perplexity",
+                                     "bits_per", "nelbo"))
+
+
 def better(value: float, best: float | None, monitor: str) -> bool:
     if best is None:
         return True
-    # Losses, errors, perplexity, bits per character and negative ELBO fall; the rest (accuracy,
-    # F1, R², and `epoch`: monitor=epoch keeps the last epoch, as the GAN recipes do) rises.
-    lower = any(k in monitor for k in ("loss", "mse", "mae", "rmse", "mase", "error", "perplexity",
-                                       "bits_per", "nelbo"))
-    return value < best if lower else value > best
+    return value < best if lower_is_better(monitor) else value > best
 
 
 def evaluate(task, batches: Batches, device: torch.device, precision: str) -> tuple[dict, dict]:
@@ -216,7 +224,7 @@ def fit(task, data: Dataset, cfg, run=None, device: torch.device | None = None,
             if tc.unfreeze_at_epoch is not None and epoch >= tc.unfreeze_at_epoch:
                 for model in _unfreezable(task):
                     model.unfreeze()  # idempotent, so a resumed run gets it too
-            record = _train_epoch(task, train, stepper, epoch, device, tc, progress)
+            record = _train_epoch(task, train, stepper, epoch, device, tc, progress, callbacks)
             scalars, _ = evaluate(task, val, device, tc.precision)
             record.update({f"val/{k}": v for k, v in scalars.items()})
             record["time"] = time.perf_counter() - start
@@ -243,13 +251,15 @@ def _unfreezable(task) -> list[Transferable]:
 
 
 def _train_epoch(task, train: Batches, stepper: Stepper, epoch: int, device: torch.device,
-                 tc, progress: Progress) -> dict[str, Any]:
+                 tc, progress: Progress, callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
     for model in task.models.values():
         model.train()
     train.set_epoch(epoch)
     stepper.epoch = epoch
     progress.start_epoch(epoch)
     tally = _Tally()
+    listeners = [_StepListener(cb, stepper.step_count) for cb in callbacks
+                 if getattr(cb, "every_steps", 0)]
     t0 = time.perf_counter()
     for i, (x, y) in enumerate(train, start=1):
         if tc.channels_last and x.dim() == 4:
@@ -257,6 +267,8 @@ def _train_epoch(task, train: Batches, stepper: Stepper, epoch: int, device: tor
         with autocast(device, tc.precision):
             out = task.train_step((x, y), stepper)
         tally.add(out, len(y))
+        for listener in listeners:
+            listener.add(out, len(y), stepper.step_count)
         if progress.live and (i % 25 == 0 or i == len(train)):
             info = "  ".join(f"{k} {v:.4f}" for k, v in tally.means().items())
             progress.update(i, f"{info}  {tally.seen / (time.perf_counter() - t0):.0f} samples/s")
@@ -304,6 +316,22 @@ class _Tally:
         return {k: v / max(self.seen, 1) for k, v in self.totals.items()}
 
 
+class _StepListener:
+    """Feeds one callback's `on_steps` with the means of its last `every_steps` steps."""
+
+    def __init__(self, callback, step: int) -> None:
+        self.callback, self.every = callback, int(callback.every_steps)
+        self.due = (step // self.every + 1) * self.every  # the next multiple of `every`
+        self.window = _Tally()
+
+    def add(self, out: dict[str, torch.Tensor], n: int, step: int) -> None:
+        self.window.add(out, n)
+        if step >= self.due:  # >=: a GAN's batch takes two steps at once
+            self.callback.on_steps(step, self.window.means())
+            self.window = _Tally()
+            self.due = (step // self.every + 1) * self.every
+
+
 def _after_epoch(state, record, tc, task, data, cfg, run, stepper, optimizers, schedulers,
                  callbacks, start) -> str | None:
     """Best/last checkpoints, early stopping and callbacks; returns a stop reason or None."""
@@ -334,15 +362,18 @@ def _after_epoch(state, record, tc, task, data, cfg, run, stepper, optimizers, s
             **{k: state[k] for k in ("best_value", "best_epoch", "bad_epochs", "history", "elapsed")},
         })
         run.write_metrics_history(state["history"])
+    stop = None
     if tc.patience is not None and state["bad_epochs"] >= tc.patience:
-        return (f"early stopping: {tc.monitor} did not improve for {tc.patience} epochs "
+        stop = (f"early stopping: {tc.monitor} did not improve for {tc.patience} epochs "
                 f"(best {state['best_value']:.4g} at epoch {state['best_epoch']})")
     view = FitState(record["epoch"], stepper.step_count, dict(record), state["best_epoch"],
                     state["best_value"])
-    for cb in callbacks:
-        if cb.on_epoch_end(view):
-            return f"stopped by {type(cb).__name__} after epoch {record['epoch']}"
-    return None
+    for cb in callbacks:  # every callback hears every epoch, the last one included
+        said = cb.on_epoch_end(view)
+        if said and stop is None:
+            stop = said if isinstance(said, str) else (f"stopped by {type(cb).__name__} after "
+                                                       f"epoch {record['epoch']}")
+    return stop
 
 
 def _restore(ckpt, task, optimizers, schedulers, stepper) -> dict[str, Any]:

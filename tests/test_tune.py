@@ -1,0 +1,216 @@
+"""Hyperparameter tuning (`gradkit tune`) and the learning-rate range test (`gradkit lr-find`)."""
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import gradkit as gk
+from gradkit.cli import app
+from gradkit.errors import ConfigError
+from gradkit.run import RunDir
+from gradkit.tune.study import tune
+
+pytest.importorskip("optuna")  # the `tune` extra
+LR = "optim.lr=loguniform:1e-4:1e-1"
+FAST = ["train.epochs=3", "output.report=false"]  # iris-mlp: each trial well under a second
+
+
+def _trials(study_dir):
+    return json.loads((study_dir / "trials.json").read_text())
+
+
+def test_three_trial_study_writes_a_best_yaml_that_reproduces_its_best_trial(tmp_path):
+    out = tmp_path / "study"
+    result = tune("iris-mlp", space=[LR, "train.batch_size=choice:8,16"], trials=3, overrides=FAST,
+                  pruner="none", out=out, verbose=False)
+    rows = _trials(out)
+    assert [r["state"] for r in rows] == ["complete"] * 3 and result.counts["complete"] == 3
+    assert result.direction == "minimize" and result.metric == "val/loss"  # the recipe's monitor
+    best = min(rows, key=lambda r: r["value"])
+    assert result.best_trial == best["number"] and result.best_value == best["value"]
+    for r in rows:  # each trial is an ordinary run with its values, scored on its metrics.json
+        cfg = gk.config.load_file(out / r["run_dir"] / "config.yaml")
+        assert cfg.optim.lr == r["values"]["optim.lr"] and cfg.train.batch_size == r["values"]["train.batch_size"]
+        assert r["value"] == json.loads((out / r["run_dir"] / "metrics.json").read_text())["val/loss"]
+        assert len(r["intermediate"]) == 3
+
+    raw = yaml.safe_load(result.best_yaml.read_text())
+    assert raw["base"] == "iris-mlp" and raw["optim"]["lr"] == best["values"]["optim.lr"]
+    code = CliRunner().invoke(app, ["train", "-c", str(result.best_yaml), "--out",
+                                    str(tmp_path / "again"), "-q"])
+    assert code.exit_code == 0, code.output
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert again["val/loss"] == pytest.approx(best["value"], rel=1e-5)  # same config, same seed
+
+    html = (out / "report.html").read_text()
+    assert html.count('<img src="data:image/png;base64,') == 4  # history, curves, coords, importances
+    assert "gradkit train -c" in html and "Trials" in html
+
+
+def test_interrupted_study_resumes_with_its_earlier_trials(tmp_path, monkeypatch):
+    import gradkit.api
+
+    out = tmp_path / "study"
+    real = gradkit.api.execute
+    calls = []
+
+    def stop_on_third(cfg, **kw):
+        calls.append(cfg.optim.lr)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(cfg, **kw)
+
+    monkeypatch.setattr(gradkit.api, "execute", stop_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        tune("iris-mlp", space=[LR], trials=4, overrides=FAST, out=out, verbose=False)
+    monkeypatch.setattr(gradkit.api, "execute", real)
+    import optuna
+
+    from gradkit.tune.study import STUDY, storage
+
+    first = optuna.load_study(study_name=STUDY, storage=storage(out)).trials
+    assert [t.state.name for t in first] == ["COMPLETE", "COMPLETE", "FAIL"]
+
+    tune("iris-mlp", space=[LR], trials=3, overrides=FAST, out=out, verbose=False)
+    rows = _trials(out)
+    assert [r["state"] for r in rows] == ["complete", "complete", "fail", "complete"]
+    assert rows[2]["interrupted"] and rows[3]["values"] == rows[2]["values"]  # retried first
+    assert [r["value"] for r in rows[:2]] == [t.value for t in first[:2]]  # kept, not re-run
+    assert [r["values"]["optim.lr"] for r in rows[:3]] == calls
+
+    # a killed process leaves its trial "running": the next start fails and retries it too
+    study = optuna.load_study(study_name=STUDY, storage=storage(out))
+    killed = study.ask({"optim.lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)})
+    result = tune("iris-mlp", space=[LR], trials=4, overrides=FAST, out=out, verbose=False)
+    rows = _trials(out)
+    assert rows[killed.number]["interrupted"] and rows[-1]["values"] == rows[killed.number]["values"]
+    assert result.counts == {"complete": 4, "pruned": 0, "fail": 2}
+
+
+def test_jobs_split_the_trials_between_workers_sharing_one_storage(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import gradkit.tune.study as study
+
+    # Threads stand in for the worker processes here: spawning two Python processes that each
+    # import torch would cost this test ~10 s; what is checked is the split and the storage.
+    monkeypatch.setattr(study, "ProcessPoolExecutor",
+                        lambda max_workers, mp_context: ThreadPoolExecutor(max_workers))
+    result = tune("iris-mlp", space=[LR], trials=3, overrides=FAST, pruner="none", jobs=2,
+                  out=tmp_path / "s", verbose=False)
+    rows = _trials(tmp_path / "s")
+    assert result.counts["complete"] == 3 and len(rows) == 3
+    assert len({r["values"]["optim.lr"] for r in rows}) == 3  # each worker samples its own seed
+
+
+def test_the_median_pruner_stops_a_hopeless_trial_after_one_epoch(tmp_path):
+    out = tmp_path / "study"
+    result = tune("iris-mlp", space=["optim.lr=loguniform:1e-7:1e-1"], trials=2,
+                  overrides=["train.epochs=6", "output.report=false"], startup_trials=1,
+                  enqueue=[{"optim.lr": 3e-2}, {"optim.lr": 1e-7}], out=out, verbose=False)
+    good, hopeless = _trials(out)
+    assert good["state"] == "complete" and good["epochs"] == 6
+    assert hopeless["state"] == "pruned" and hopeless["epochs"] == 1
+    info = RunDir(out / hopeless["run_dir"]).read_json("run.json")
+    assert info["epochs_completed"] == 1
+    assert info["stop_reason"].startswith("pruned by the median pruner after epoch 1 (val/loss")
+    assert result.counts == {"complete": 1, "pruned": 1, "fail": 0}
+    assert "importances need two or more completed trials" in (out / "report.html").read_text()
+
+
+def test_rl_recipes_tune_on_the_evaluation_return(tmp_path):
+    pytest.importorskip("gymnasium")
+    result = tune("cartpole-ppo", space=["rl.lr=loguniform:1e-4:1e-2"], trials=2, out=tmp_path / "s",
+                  overrides=["rl.n_envs=2", "rl.n_steps=64", "rl.total_steps=256", "rl.eval_every=256",
+                             "rl.eval_episodes=2", "output.report=false"], verbose=False)
+    assert result.metric == "eval/mean_return" and result.direction == "maximize"
+    assert result.counts["complete"] == 2 and 8 <= result.best_value <= 500
+
+
+@pytest.mark.parametrize("space, extra, message", [
+    (["optim.lr=logunif:1e-4:1"], {}, r"unknown distribution 'logunif' \(did you mean 'loguniform'\?\)"),
+    (["optim.lr=loguniform:0:1"], {}, "needs a low bound above 0"),
+    (["optim.lr=uniform:1:0.1"], {}, "the low bound must be below the high one"),
+    (["optim.lr=uniform:a:b"], {}, "bounds must be numbers"),
+    (["model.hidden=int:1.5:4"], {}, "bounds must be whole numbers"),
+    (["train.batch_size=choice:32"], {}, "choice needs two or more values"),
+    (["optim.lrr=loguniform:1e-4:1"], {}, r"unknown config key \(did you mean 'optim.lr'\?\)"),
+    (["model.hiden=choice:[8],[16]"], {}, r"did you mean 'model.hidden'\?"),
+    (["optimm.lr=uniform:0:1"], {}, r"optimm is not a config section \(did you mean 'optim'\?\)"),
+    (["optim=uniform:0:1"], {}, "optim is a section; name one of its keys"),
+    (["output.dir=choice:a,b"], {}, "output is not a hyperparameter"),
+    (["train.batch_size=int:0:8"], {}, r"train.batch_size=0 is not a valid value"),
+    (["optim.lr=uniform:0.1:1", "optim.lr=uniform:0.1:1"], {}, "names optim.lr more than once"),
+    ([], {}, "give at least one --space"),
+    ([LR], {"metric": "test/accuracy"}, "test metrics would choose on the test split"),
+    ([LR], {"direction": "maximise"}, r"did you mean 'maximize'\?"),
+    ([LR], {"pruner": "medain"}, r"did you mean 'median'\?"),
+])
+def test_bad_studies_fail_before_any_trial(tmp_path, space, extra, message):
+    with pytest.raises(ConfigError, match=message):
+        tune("iris-mlp", space=space, out=tmp_path / "s", verbose=False, **extra)
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_study_directory_resumes_only_with_its_own_settings(tmp_path):
+    tune("iris-mlp", space=[LR], trials=1, overrides=FAST, out=tmp_path / "s", verbose=False)
+    with pytest.raises(ConfigError, match="holds a study with other settings .*space"):
+        tune("iris-mlp", space=["optim.lr=loguniform:1e-3:1e-1"], trials=2, overrides=FAST,
+             out=tmp_path / "s", verbose=False)
+    with pytest.raises(ConfigError, match="trains 2 variants"):
+        tune("adding-rnn-vs-lstm", space=[LR], out=tmp_path / "v", verbose=False)
+
+
+def test_tune_direction_follows_the_metric():
+    from gradkit.tune.study import _direction
+
+    assert _direction("val/loss") == "minimize" and _direction("val/rmse") == "minimize"
+    assert _direction("val/accuracy") == "maximize" and _direction("eval/mean_return") == "maximize"
+
+
+def test_lr_find_suggests_a_sane_rate_for_digits_and_prints_the_command(tmp_path):
+    result = CliRunner().invoke(app, ["lr-find", "digits-mlp", "--out", str(tmp_path / "lr")])
+    assert result.exit_code == 0, result.output
+    found = json.loads((tmp_path / "lr" / "lr_find.json").read_text())
+    assert (tmp_path / "lr" / "lr_find.png").stat().st_size > 10_000
+    # Adam on this MLP trains well from 1e-3 to 1e-2 (the recipe: 1e-3, 0.964; 5.9e-3: 0.972).
+    assert 1e-3 <= found["suggestion"] <= 2e-2 and 1e-4 <= found["min_loss_lr"] <= 2e-2
+    lrs = found["lrs"]
+    assert lrs[0] == pytest.approx(1e-7) and all(b > a for a, b in zip(lrs, lrs[1:]))
+    assert "diverged" in found["stopped"] and lrs[-1] < 10  # stopped early, on divergence
+    assert found["command"] == f"gradkit train digits-mlp optim.lr={found['suggestion']:.3g}"
+    assert found["command"] in " ".join(result.output.split())
+
+
+def test_lr_find_readings_on_a_known_curve():
+    import numpy as np
+
+    from gradkit.tune.range_test import readings
+
+    lrs = np.logspace(-6, 0, 61)
+    loss = 2 - np.tanh(np.log10(lrs) + 3)  # falls fastest at lr 1e-3, lowest at the end
+    loss[50:] = loss[49] + np.linspace(0, 5, 11)  # then diverges past lr 1e-1
+    steepest, min_tenth = readings(lrs, loss)
+    assert steepest == pytest.approx(1e-3) and min_tenth == pytest.approx(lrs[49] / 10)
+
+
+def test_lr_find_refuses_what_it_cannot_sweep(tmp_path):
+    from gradkit.tune.range_test import lr_find
+
+    with pytest.raises(ConfigError, match="reinforcement-learning recipe"):
+        lr_find("cartpole-ppo", out=tmp_path / "x", verbose=False)
+    with pytest.raises(ConfigError, match="need 0 < start < end"):
+        lr_find("digits-mlp", start=1.0, end=0.1, verbose=False)
+    result = CliRunner().invoke(app, ["tune", "iris-mlp", "-s", "optim.lr=loguniform:-1:1"])
+    assert result.exit_code == 2 and "needs a low bound above 0" in result.output
+
+
+def test_tune_without_optuna_names_the_extra(monkeypatch):
+    import sys
+
+    from gradkit.errors import GradkitError
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # `import optuna` now raises ImportError
+    with pytest.raises(GradkitError, match=r"pip install 'gradkit\[tune\]'"):
+        tune("iris-mlp", space=[LR], verbose=False)

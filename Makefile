@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python benchmarks/fashion_gan_plain.py
 	$(BIN)/python benchmarks/generative.py
 	$(BIN)/python benchmarks/explain.py
+	$(BIN)/python benchmarks/distributed.py  # 1 vs 2 DDP ranks, about 3 minutes on 2 cores
 	$(BIN)/python benchmarks/transfer.py  # about 15 minutes on 2 cores
 	$(BIN)/pip install -q stable-baselines3  # benchmark-only dependency of rl_cartpole.py
 	$(BIN)/python benchmarks/rl_cartpole.py  # about 15 minutes on 2 cores

@@ -34,6 +34,7 @@ each script also measures other processes' CPU share and flags a busy machine):
     .venv/bin/python benchmarks/generative.py    # DCGAN vs MLP GAN at equal time (FID), conv vs MLP VAE
     .venv/bin/python benchmarks/transfer.py      # ImageNet EfficientNet-Lite0 vs random init, 1,000 Fashion images
     .venv/bin/python benchmarks/explain.py       # seconds the end-of-run explanations add to a run
+    .venv/bin/python benchmarks/distributed.py   # fashion-mlp on 1 process vs 2 DDP ranks; gloo all-reduce
     .venv/bin/python benchmarks/rl_cartpole.py   # PPO/DQN vs Stable-Baselines3 (RL Zoo) on CartPole-v1
                                                  # (needs `.venv/bin/pip install stable-baselines3`)
     .venv/bin/python benchmarks/summarize.py     # rewrite this file from results/*.json
@@ -310,6 +311,29 @@ def explain(r: dict[str, Any]) -> str:
 
 
 SECTIONS["explain"] = explain  # kept apart from the table above so that merges stay easy
+
+
+def distributed(r: dict[str, Any]) -> str:
+    names = {"one_process_2_threads": "one process, 2 threads", "one_process_1_thread":
+             "one process, 1 thread", "two_ranks_1_thread": "2 DDP ranks (`--nproc 2`), 1 thread each"}
+    rows = [[names.get(k, k), f"{a['median_epoch_seconds']:.2f}", f"{a['median_samples_per_s']:,.0f}",
+             f"{a['median_wall_seconds']:.1f}", ", ".join(f"{x:.4f}" for x in a["test_accuracy"])]
+            for k, a in r["arms"].items()]
+    reduce = [[f"{x['floats']:,d}", f"{x['bytes'] / 1e6:.3g} MB", f"{x['seconds'] * 1e3:.3f}",
+               f"{x['bus_gb_per_s']:.2f}"] for x in r["allreduce"]]
+    a = r["step_arithmetic"]
+    quick = "`--quick` smoke run: not the benchmark's protocol.\n\n" if r.get("quick") else ""
+    return (f"## distributed: fashion-mlp on one process vs two DDP ranks\n\n{machine_line(r)}.\n\n{quick}"
+            f"{table(['arm', 'epoch seconds (median)', 'samples/s', 'wall seconds', 'test accuracy'], rows)}\n\n"
+            f"Two ranks vs one process with 2 threads: **{r['speedup_two_ranks_vs_one_process_2_threads']:.2f}x**.\n\n"
+            f"gloo all-reduce between two local ranks:\n\n"
+            f"{table(['float32 elements', 'size', 'ms per call', 'bus GB/s'], reduce)}\n\n"
+            f"fashion-mlp's gradient is {a['gradient_floats']:,d} floats; an all-reduce of "
+            f"{a['nearest_size']:,d} takes {a['allreduce_share_of_a_one_thread_step']:.0%} of a "
+            f"1-thread training step ({a['one_thread_seconds_per_step'] * 1e3:.2f} ms).\n\n" + notes(r))
+
+
+SECTIONS["distributed"] = distributed  # kept apart from the table above so that merges stay easy
 
 
 def generic(r: dict[str, Any]) -> str:

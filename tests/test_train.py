@@ -204,9 +204,9 @@ def test_optimisers_schedules_and_losses_all_learn(tmp_path, override):
 
 def test_epoch_metrics_are_weighted_by_batch_size():
     """The last, smaller batch counts for its samples only (an oracle on a hand-made tally)."""
-    from gradkit.training.loop import _Tally
+    from gradkit.training.tally import Tally
 
-    tally = _Tally()
+    tally = Tally()
     tally.add({"loss": torch.tensor(1.0)}, 64)
     tally.add({"loss": torch.tensor(4.0)}, 16)
     assert tally.means()["loss"] == pytest.approx((64 * 1.0 + 16 * 4.0) / 80)

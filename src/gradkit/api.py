@@ -19,6 +19,7 @@ import torch
 
 from gradkit import config as C
 from gradkit.data import GENERATIVE_TASKS, DataSpec, Dataset, make_batches
+from gradkit.distributed import placement, setup as setup_distributed
 from gradkit.errors import ConfigError, GradkitError
 from gradkit.predict import Run
 from gradkit.run import RunDir, environment
@@ -56,30 +57,43 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 def train(recipe: str | None = None, *, config_file: str | Path | None = None,
           overrides: list[str] | None = None, out: str | Path | None = None,
-          verbose: bool = True, **sections: Any) -> Run | dict[str, Run]:
+          verbose: bool = True, nproc: int = 1, **sections: Any) -> Run | dict[str, Run]:
     """Train a named recipe (or a config file), with overrides, and return the finished run.
 
     A recipe with `variants:` trains each variant and returns {variant name: Run}, in the
     recipe's order; `out` is then their parent directory (see `gradkit.variants`).
+    `nproc` > 1 trains on that many local processes with DDP (gradkit.distributed).
 
     >>> run = gk.train("fashion-mlp", train={"epochs": 5}, optim={"lr": 3e-4})
     >>> run = gk.train("fashion-mlp", overrides=["model.dropout=0.2"])
     >>> runs = gk.train("adding-rnn-vs-lstm", data={"length": 50}); runs["lstm"].metrics
+    >>> run = gk.train("fashion-mlp", nproc=2)
     """
     extra = C.parse_overrides(list(overrides or []))
     extra = C.deep_merge(extra, sections)
     if out is not None:
         extra = C.deep_merge(extra, {"output": {"run_dir": str(out)}})
     cfg, variants = C.resolve_runs(recipe, config_file, extra)
+    if nproc != 1:
+        from gradkit.distributed import launch
+
+        return launch.train(cfg, nproc, verbose)
     if variants:
+        if placement() is not None:
+            raise ConfigError(f"recipe '{cfg.name}' trains {len(variants)} variants; a distributed "
+                              "launch trains one run: pick a variant's settings as overrides")
         from gradkit.variants import train_variants
 
         return train_variants(cfg, variants, verbose=verbose)
     return execute(cfg, verbose=verbose)
 
 
-def resume(run_dir: str | Path, verbose: bool = True) -> Run:
+def resume(run_dir: str | Path, verbose: bool = True, nproc: int = 1) -> Run:
     """Continue a run from `checkpoints/last.pt` with exactly its saved config."""
+    if nproc != 1:  # on N local DDP processes; any N continues any run (the batch is global)
+        from gradkit.distributed import launch
+
+        return launch.resume(run_dir, nproc, verbose)
     run = RunDir.existing(run_dir)
     cfg = C.load_file(run.config_path)
     state = checkpoint.load(run.last) if run.last.is_file() else None
@@ -133,7 +147,9 @@ def execute(cfg: C.RunConfig, *, model: torch.nn.Module | None = None, data: Dat
 
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    device = select_device(cfg.train.device)
+    # under torchrun/Slurm: join the process group, this rank's device (LOCAL otherwise)
+    dist = setup_distributed(cfg.train, select_device(cfg.train.device))
+    device = dist.device
     seed_everything(cfg.seed, cfg.train.deterministic)
     data = data or gradkit.data.build(cfg.data, cfg.task.name, cfg.seed)
     custom = model is not None
@@ -141,37 +157,47 @@ def execute(cfg: C.RunConfig, *, model: torch.nn.Module | None = None, data: Dat
     model.to(device)
     if cfg.train.channels_last:
         model.to(memory_format=torch.channels_last)
+    if dist.world > 1:  # same initial weights everywhere, then each rank its own dropout masks
+        torch.manual_seed(cfg.seed + dist.rank)
     task = gradkit.tasks.build(cfg.task, model, data.spec)
-    if run is None:
+    if run is None and dist.main:
         run = RunDir.create(cfg.name, cfg.seed, cfg.output.dir, cfg.output.run_dir)
         run.write_text("config.yaml", C.dump(cfg))
         run.write_json("env.json", environment(str(device)))
+    if not dist.main:  # ranks > 0 train their shards and write nothing; run.metrics stays {}
+        path = dist.from_main(None) if resume_state is None else run.path
+        fit_loop(task, data, cfg, None, device, resume=resume_state, verbose=False, dist=dist)
+        return Run(path, cfg, data.spec, model, task, {}, device)
+    if dist.world > 1 and resume_state is None:
+        dist.from_main(str(run.path))
     run.update_info(name=cfg.name, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"),
                     finished=None, spec=data.spec.summary(), custom_model=custom,
                     n_params=sum(p.numel() for p in model.parameters()), device=str(device),
                     weights_source=getattr(model, "source", None),  # pretrained: where from
                     precision=resolve_precision(cfg.train.precision, device),
                     monitor=cfg.train.monitor, data_source=data.source, data_notes=data.notes,
-                    error=None,
+                    error=None, world_size=dist.world,
                     samples={"train": len(data.train), "val": len(data.val), "test": len(data.test)})
     if verbose:
         print(f"gradkit: {cfg.name} on {data.name} ({len(data.train)} train examples), "
-              f"{device}, run directory {run.path}", flush=True)
+              f"{device}{f' x {dist.world} ranks' if dist.world > 1 else ''}, run directory {run.path}",
+              flush=True)
         for line in data.notes:
             print(f"gradkit: data: {line}", flush=True)
     with open_trackers(cfg, run, verbose) as tracker:  # an exception marks tracked runs failed
         tracker.log_params(cfg)
         result = _fit(task, data, cfg, run, device, resume_state, verbose,
-                      [*callbacks, *tracker.callbacks(cfg.output.track_every)])
+                      [*callbacks, *tracker.callbacks(cfg.output.track_every)], dist)
         out = _finish(task, data, cfg, run, device, model, result, verbose)
         tracker.finish(run, out.metrics)
     return out
 
 
 def _fit(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device, resume_state, verbose,
-         callbacks):
+         callbacks, dist):
     try:
-        return fit_loop(task, data, cfg, run, device, callbacks, resume=resume_state, verbose=verbose)
+        return fit_loop(task, data, cfg, run, device, callbacks, resume=resume_state, verbose=verbose,
+                        dist=dist)
     except NonFiniteLoss as exc:
         run.update_info(status="failed", error=str(exc))
         kept = f"; last good checkpoint: {run.last}" if run.last.is_file() else ""

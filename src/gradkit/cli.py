@@ -75,6 +75,8 @@ def train(
                                                    "last checkpoint with its saved config.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Exact run directory to create.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    nproc: Annotated[int, typer.Option("--nproc", help="Train on N local processes with DDP "
+                                       "(torchrun's agent; docs/scaling.md).")] = 1,
     no_explain: Annotated[bool, typer.Option("--no-explain", help="Skip the report's Explanations "
                                              "(same as output.explain=false).")] = False,
 ) -> None:
@@ -91,16 +93,20 @@ def train(
         if recipe or items or config:
             _fail(ValueError("--resume reloads the run's saved config exactly; drop the recipe "
                              "and overrides (start a new run to change them)"))
-        run = _guard(lambda: _api().resume(resume, verbose=not quiet))
+        run = _guard(lambda: _api().resume(resume, verbose=not quiet, nproc=nproc))
     else:
         if not recipe and not config:
             _fail(ValueError("name a recipe (`gradkit recipes` lists them) or pass -c FILE.yaml"))
         if no_explain:
             items.append("output.explain=false")
         run = _guard(lambda: _api().train(recipe, config_file=config, overrides=items, out=out,
-                                          verbose=not quiet))
+                                          verbose=not quiet, nproc=nproc))
     if isinstance(run, dict):  # a recipe with variants: {variant name: Run}
         _print_variants(run)
+        return
+    from gradkit.distributed import is_main_process
+
+    if not is_main_process():  # a torchrun rank other than 0: rank 0 prints the results
         return
     _print_metrics(run.metrics, "eval" if run.config.rl else "test")
     console.print(f"run directory: [bold]{run.dir}[/]", soft_wrap=True)

@@ -144,6 +144,9 @@ class TrainConfig(Section):
     threads: int | None = Field(None, ge=1)
     channels_last: bool = False
     unfreeze_at_epoch: int | None = Field(None, ge=1)  # with a frozen backbone: train it all from epoch N
+    # distributed runs (--nproc, torchrun): seconds a rank waits in a collective before the run
+    # stops with an error naming the rank that stalled; covers rank 0's validation and checkpoint
+    dist_timeout: float = Field(600.0, gt=0.0)
 
     @field_validator("device")
     @classmethod

@@ -5,6 +5,11 @@ The articles' `DataLoader(ToTensor())` loop converts every image through PIL on 
 which costs more than a small MLP's whole forward and backward pass; `Batches` indexes one
 uint8 tensor instead and normalises per batch. Streamed data (`StreamBatches`) has DataLoader
 workers decode and collate uint8, normalised on the device like the in-memory batches.
+
+Distributed, both take a `shard` (rank, world): each global batch of `batch_size` is cut into
+`world` chunks (`torch.tensor_split`) and rank r gets chunk r, so the ranks see disjoint parts
+of every batch and together exactly the one-process batch. A final global batch smaller than
+`world` is dropped (a rank would get nothing); `global_size(i)` is batch i's size over all ranks.
 """
 from __future__ import annotations
 
@@ -47,6 +52,18 @@ def length_buckets(order: torch.Tensor, lengths: torch.Tensor, batch_size: int, 
     return torch.cat(shuffled + short)
 
 
+def global_batches(n: int, batch_size: int, world: int = 1) -> int:
+    """Batches per epoch: every full batch, and the last partial one if each rank gets an example."""
+    full, rest = divmod(n, batch_size)
+    return full + int(rest >= world)  # world >= 1, so rest 0 adds nothing
+
+
+def shard_of(idx: torch.Tensor, shard: tuple[int, int]) -> torch.Tensor:
+    """Rank r's contiguous chunk of one global batch's indices (sizes differ by at most one)."""
+    rank, world = shard
+    return idx if world == 1 else idx.tensor_split(world)[rank]
+
+
 class Batches:
     """Index batching over an in-memory split, on the training device.
 
@@ -58,7 +75,8 @@ class Batches:
     """
 
     def __init__(self, split: Split, spec: DataSpec, batch_size: int, device: torch.device,
-                 shuffle: bool = False, seed: int = 0, augment: Any = None) -> None:
+                 shuffle: bool = False, seed: int = 0, augment: Any = None,
+                 shard: tuple[int, int] = (0, 1)) -> None:
         self.x = split.x.to(device)
         self.y = split.y.to(device)
         self.spec = spec
@@ -66,6 +84,7 @@ class Batches:
         self.shuffle = shuffle
         self.seed = seed
         self.augment = augment
+        self.shard = shard
         self.epoch = 0
         self._norm = norm_params(spec, self.x.dim(), self.x.device)
         # text: tokens per row, kept on the CPU so cutting a batch's width never syncs a GPU
@@ -73,7 +92,10 @@ class Batches:
         self.order = None if self.lengths is None or shuffle else torch.argsort(self.lengths, stable=True)
 
     def __len__(self) -> int:
-        return (len(self.y) + self.batch_size - 1) // self.batch_size
+        return global_batches(len(self.y), self.batch_size, self.shard[1])
+
+    def global_size(self, i: int) -> int:
+        return min(self.batch_size, len(self.y) - i * self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -81,6 +103,8 @@ class Batches:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.y)
         order = epoch_order(n, self.seed, self.epoch) if self.shuffle else self.order
+        if order is None and self.shard[1] > 1:
+            order = torch.arange(n)
         # Only training batches are bucketed and shuffled: evaluation runs in exactly `order`
         # (sorted by length), which callers invert to put per-example outputs back in place.
         if self.shuffle and self.lengths is not None:
@@ -90,11 +114,12 @@ class Batches:
             ordered = self.lengths if order is None else self.lengths[order]
             widths = [int(w.max()) for w in ordered.split(self.batch_size)]
         order = order.to(self.x.device) if order is not None else None
-        for b, start in enumerate(range(0, n, self.batch_size)):
+        for b in range(len(self)):
+            start = b * self.batch_size
             if order is None:
                 xb, yb = self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
             else:
-                idx = order[start:start + self.batch_size]
+                idx = shard_of(order[start:start + self.batch_size], self.shard)
                 # index_select skips __getitem__'s parsing: ~10 us a batch on small models
                 xb, yb = self.x.index_select(0, idx), self.y.index_select(0, idx)
             if widths is not None:
@@ -105,19 +130,22 @@ class Batches:
             yield xb, yb
 
 
-class _EpochSampler(Sampler[int]):
-    """Indices in `epoch_order` (or in order, unshuffled); `epoch` is set between epochs."""
+class _EpochBatches(Sampler[list[int]]):
+    """Batches of indices in `epoch_order` (or in order, unshuffled), this rank's chunk of each;
+    `epoch` is set between epochs."""
 
-    def __init__(self, n: int, shuffle: bool, seed: int) -> None:
-        self.n, self.shuffle, self.seed, self.epoch = n, shuffle, seed, 0
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int,
+                 shard: tuple[int, int] = (0, 1)) -> None:
+        self.n, self.batch_size, self.shuffle, self.seed, self.epoch = n, batch_size, shuffle, seed, 0
+        self.shard = shard
 
     def __len__(self) -> int:
-        return self.n
+        return global_batches(self.n, self.batch_size, self.shard[1])
 
-    def __iter__(self) -> Iterator[int]:
-        if not self.shuffle:
-            return iter(range(self.n))
-        return iter(epoch_order(self.n, self.seed, self.epoch).tolist())
+    def __iter__(self) -> Iterator[list[int]]:
+        order = epoch_order(self.n, self.seed, self.epoch) if self.shuffle else torch.arange(self.n)
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            yield shard_of(order[start:start + self.batch_size], self.shard).tolist()
 
 
 class StreamBatches:
@@ -129,11 +157,12 @@ class StreamBatches:
     """
 
     def __init__(self, split: StreamSplit, spec: DataSpec, batch_size: int, device: torch.device,
-                 shuffle: bool = False, seed: int = 0, augment: Any = None, workers: int = 0) -> None:
-        self.sampler = _EpochSampler(len(split), shuffle, seed)
+                 shuffle: bool = False, seed: int = 0, augment: Any = None, workers: int = 0,
+                 shard: tuple[int, int] = (0, 1)) -> None:
+        self.sampler = _EpochBatches(len(split), batch_size, shuffle, seed, shard)
         # A private generator: the loader draws worker seeds from it on every epoch, and drawing
         # them from the global one would shift the dropout masks of the model being trained.
-        self.loader = DataLoader(split.dataset, batch_size, sampler=self.sampler, num_workers=workers,
+        self.loader = DataLoader(split.dataset, batch_sampler=self.sampler, num_workers=workers,
                                  pin_memory=device.type == "cuda", persistent_workers=workers > 0,
                                  generator=torch.Generator())
         self.device = device
@@ -143,6 +172,9 @@ class StreamBatches:
 
     def __len__(self) -> int:
         return len(self.loader)
+
+    def global_size(self, i: int) -> int:
+        return min(self.sampler.batch_size, self.sampler.n - i * self.sampler.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
         self.sampler.epoch = epoch
@@ -160,14 +192,14 @@ class StreamBatches:
 
 def make_batches(split: Split | StreamSplit, spec: DataSpec, batch_size: int, device: torch.device,
                  shuffle: bool = False, seed: int = 0, augment: Any = None,
-                 workers: int | None = None) -> Batches | StreamBatches:
+                 workers: int | None = None, shard: tuple[int, int] = (0, 1)) -> Batches | StreamBatches:
     """`Batches` for an in-memory split, `StreamBatches` for a streamed one.
 
     `workers` (DataLoader processes, streamed data only) defaults to min(4, CPUs - 1): the
     main process needs a core of its own to train.
     """
     if isinstance(split, Split):
-        return Batches(split, spec, batch_size, device, shuffle, seed, augment)
+        return Batches(split, spec, batch_size, device, shuffle, seed, augment, shard)
     if workers is None:
         workers = max(0, min(4, (os.cpu_count() or 1) - 1))
-    return StreamBatches(split, spec, batch_size, device, shuffle, seed, augment, workers)
+    return StreamBatches(split, spec, batch_size, device, shuffle, seed, augment, workers, shard)

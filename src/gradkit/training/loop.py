@@ -1,5 +1,9 @@
 """The one training loop. Tasks own the step; the loop owns epochs, evaluation, checkpoints,
-early stopping, precision, progress and resume (cf. STYLE.md: "one supervised loop").
+early stopping, precision, progress, resume and DDP (cf. STYLE.md: "one supervised loop").
+
+Distributed (`dist`, gradkit.distributed), every rank trains on its chunk of each global batch
+through DDP and the training metrics are summed over ranks; rank 0 alone validates, saves and
+decides (best epoch, early stopping, callbacks), and hands its state to the others each epoch.
 """
 from __future__ import annotations
 
@@ -17,11 +21,13 @@ import torch
 
 from gradkit.data import Batches, Dataset, make_batches
 from gradkit.data.augment import build_augment
+from gradkit.distributed.context import LOCAL, Dist
 from gradkit.errors import ConfigError, GradkitError
 from gradkit.models.freeze import Transferable
 from gradkit.training import checkpoint
 from gradkit.training.optim import build_optimizer, build_scheduler, param_groups
 from gradkit.training.progress import Progress
+from gradkit.training.tally import StepListener, Tally
 
 
 class NonFiniteLoss(GradkitError):
@@ -155,25 +161,33 @@ class Stepper:
     """Backward + optimiser step for the task, with precision, clipping and schedules handled."""
 
     def __init__(self, task, optimizers: dict, schedulers: dict, precision: str,
-                 device: torch.device, grad_clip: float | None) -> None:
+                 device: torch.device, grad_clip: float | None, dist: Dist = LOCAL) -> None:
         self.task, self.optimizers, self.schedulers = task, optimizers, schedulers
         self.grad_clip = grad_clip
         precision = resolve_precision(precision, device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
         self.step_count = 0
         self.epoch = 0
-        self.check_every = 1 if device.type == "cpu" else 32
+        self.dist = dist
+        self.check_every = 1 if device.type == "cpu" and dist.world == 1 else 32
+        # distributed: this rank's share of the global batch x world, so that DDP's average of
+        # the ranks' gradients is the gradient of the global batch's mean loss
+        self.weight = 1.0
 
     def __call__(self, loss: torch.Tensor, name: str) -> None:
         # On CPU reading the loss costs ~2 us; on a GPU it is a device sync, so look every
-        # `check_every` steps (the message then names the step it was seen at).
-        if self.step_count % self.check_every == 0 and not math.isfinite(loss.item()):
+        # `check_every` steps (the message then names the step it was seen at). Distributed,
+        # the ranks agree through one all-reduce, so every 32nd step.
+        if self.step_count % self.check_every == 0 and not self.dist.all_finite(loss):
             lr = self.optimizers[name].param_groups[0]["lr"]
+            seen = loss.item() if self.dist.world == 1 else "non-finite on some rank"
             raise NonFiniteLoss(
-                f"the loss became {loss.item()} at epoch {self.epoch}, step {self.step_count + 1} "
+                f"the loss became {seen} at epoch {self.epoch}, step {self.step_count + 1} "
                 f"(lr {lr:.3g}). The learning rate is probably too high: try optim.lr={lr / 10:.3g}, "
                 "or train.grad_clip=1.0; also check the inputs for NaN.")
         opt = self.optimizers[name]
+        if self.weight != 1.0:
+            loss = loss * self.weight
         self.scaler.scale(loss).backward()
         if self.grad_clip:
             self.scaler.unscale_(opt)
@@ -189,61 +203,73 @@ class Stepper:
 
 def fit(task, data: Dataset, cfg, run=None, device: torch.device | None = None,
         callbacks: Sequence[Callback] = (), resume: dict[str, Any] | None = None,
-        verbose: bool = True) -> FitResult:
-    """Train `task` on `data` as `cfg` (a `RunConfig`) says; checkpoint into `run` if given."""
+        verbose: bool = True, dist: Dist = LOCAL) -> FitResult:
+    """Train `task` on `data` as `cfg` (a `RunConfig`) says; checkpoint into `run` if given.
+    `dist`: this rank of a distributed run (gradkit.distributed.setup); rank 0 passes `run`."""
     device = device or torch.device("cpu")
     tc = cfg.train
     if tc.precision == "fp16" and device.type != "cuda":
         raise ConfigError("train.precision=fp16 needs a CUDA device; use train.precision=bf16 on "
                           f"{device.type}")
+    dist.check(task)
     augment = build_augment(cfg.data.augment, data.spec.input_shape)
     train = make_batches(data.train, data.spec, tc.batch_size, device, True, cfg.seed, augment,
-                         cfg.data.workers)
+                         cfg.data.workers, dist.shard)
     val = make_batches(data.val if len(data.val) else data.test, data.spec, tc.eval_batch_size, device,
-                       workers=cfg.data.workers)
+                       workers=cfg.data.workers) if dist.main else None
     build = getattr(task, "configure_optimizers", None)
     optimizers = build(cfg.optim) if build else {n: build_optimizer(param_groups(m, cfg.optim), cfg.optim)
                                                  for n, m in task.models.items()}
     schedulers = {n: build_scheduler(o, cfg.optim, len(train), tc.epochs) for n, o in optimizers.items()}
-    stepper = Stepper(task, optimizers, schedulers, tc.precision, device, tc.grad_clip)
+    stepper = Stepper(task, optimizers, schedulers, tc.precision, device, tc.grad_clip, dist)
     state = {"epoch": 0, "best_value": None, "best_epoch": None, "bad_epochs": 0, "history": [],
              "elapsed": 0.0}
     if resume is not None:
-        state = _restore(resume, task, optimizers, schedulers, stepper)
+        state = _restore(resume, task, optimizers, schedulers, stepper, dist)
         if run is not None:
             run.write_metrics_history(state["history"])
     if tc.unfreeze_at_epoch is not None and not any(m.frozen for m in _unfreezable(task)):
         raise ConfigError("train.unfreeze_at_epoch needs a model with a frozen part, e.g. "
                           "model.name=pretrained model.freeze=backbone, or model.name=bert "
                           "model.freeze=encoder")
-    progress = Progress(tc.epochs, len(train), verbose)
+    progress = Progress(tc.epochs, len(train), verbose and dist.main)
     stop_reason = None
     start = time.perf_counter() - state["elapsed"]
-    try:
+    with contextlib.closing(progress), dist.guard():
         for epoch in range(state["epoch"] + 1, tc.epochs + 1):
             if tc.unfreeze_at_epoch is not None and epoch >= tc.unfreeze_at_epoch:
                 for model in _unfreezable(task):
                     model.unfreeze()  # idempotent, so a resumed run gets it too
-            record = _train_epoch(task, train, stepper, epoch, device, tc, progress, callbacks)
-            scalars, _ = evaluate(task, val, device, tc.precision)
-            record.update({f"val/{k}": v for k, v in scalars.items()})
-            record["time"] = time.perf_counter() - start
-            if hasattr(task, "on_epoch_end"):  # e.g. a GAN's sample grid from fixed noise
-                task.on_epoch_end(epoch, run)
-            state["history"].append(record)
-            state["epoch"] = epoch
-            stop_reason = _after_epoch(state, record, tc, task, data, cfg, run, stepper,
-                                       optimizers, schedulers, callbacks, start)
-            if not stop_reason and tc.time_limit and record["time"] >= tc.time_limit and epoch < tc.epochs:
-                stop_reason = (f"time limit: {record['time']:.0f} s of training reached "
-                               f"train.time_limit={tc.time_limit:g} after epoch {epoch}")
-            progress.end_epoch(record)
+            record = _train_epoch(task, train, stepper, epoch, device, tc, progress, callbacks, dist)
+            rngs = dist.gather(rng_state())  # every rank's, for an exact resume
+            if dist.main:
+                stop_reason = _end_epoch(state, record, val, device, task, data, cfg, run, stepper,
+                                         optimizers, schedulers, callbacks, start, rngs)
+                progress.end_epoch(record)
+            state, stop_reason = dist.from_main((state, stop_reason))
             if stop_reason:
                 break
-    finally:
-        progress.close()
     return FitResult(state["epoch"], state["best_epoch"], state["best_value"], stop_reason,
                      state["history"], time.perf_counter() - start)
+
+
+def _end_epoch(state, record, val, device, task, data, cfg, run, stepper, optimizers, schedulers,
+               callbacks, start, rngs) -> str | None:
+    """Validate, save and decide (rank 0's part of an epoch's end); returns a stop reason."""
+    tc = cfg.train
+    scalars, _ = evaluate(task, val, device, tc.precision)
+    record.update({f"val/{k}": v for k, v in scalars.items()})
+    record["time"] = time.perf_counter() - start
+    if hasattr(task, "on_epoch_end"):  # e.g. a GAN's sample grid from fixed noise
+        task.on_epoch_end(record["epoch"], run)
+    state["history"].append(record)
+    state["epoch"] = record["epoch"]
+    stop_reason = _after_epoch(state, record, tc, task, data, cfg, run, stepper, optimizers,
+                               schedulers, callbacks, start, rngs)
+    if not stop_reason and tc.time_limit and record["time"] >= tc.time_limit and state["epoch"] < tc.epochs:
+        stop_reason = (f"time limit: {record['time']:.0f} s of training reached "
+                       f"train.time_limit={tc.time_limit:g} after epoch {state['epoch']}")
+    return stop_reason
 
 
 def _unfreezable(task) -> list[Transferable]:
@@ -251,28 +277,33 @@ def _unfreezable(task) -> list[Transferable]:
 
 
 def _train_epoch(task, train: Batches, stepper: Stepper, epoch: int, device: torch.device,
-                 tc, progress: Progress, callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
+                 tc, progress: Progress, callbacks: Sequence[Callback] = (),
+                 dist: Dist = LOCAL) -> dict[str, Any]:
     for model in task.models.values():
         model.train()
     train.set_epoch(epoch)
     stepper.epoch = epoch
     progress.start_epoch(epoch)
-    tally = _Tally()
-    listeners = [_StepListener(cb, stepper.step_count) for cb in callbacks
+    tally = Tally()
+    listeners = [StepListener(cb, stepper.step_count) for cb in callbacks
                  if getattr(cb, "every_steps", 0)]
     t0 = time.perf_counter()
-    for i, (x, y) in enumerate(train, start=1):
-        if tc.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(device, tc.precision):
-            out = task.train_step((x, y), stepper)
-        tally.add(out, len(y))
-        for listener in listeners:
-            listener.add(out, len(y), stepper.step_count)
-        if progress.live and (i % 25 == 0 or i == len(train)):
-            info = "  ".join(f"{k} {v:.4f}" for k, v in tally.means().items())
-            progress.update(i, f"{info}  {tally.seen / (time.perf_counter() - t0):.0f} samples/s")
+    with dist.training(task):  # the task's modules in DDP wrappers for this epoch
+        for i, (x, y) in enumerate(train, start=1):
+            if tc.channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            if dist.world > 1:
+                stepper.weight = len(y) * dist.world / train.global_size(i - 1)
+            with autocast(device, tc.precision):
+                out = task.train_step((x, y), stepper)
+            tally.add(out, len(y))
+            for listener in listeners:  # rank 0's shard only: a sample of the global batch
+                listener.add(out, len(y), stepper.step_count)
+            if progress.live and (i % 25 == 0 or i == len(train)):
+                info = "  ".join(f"{k} {v:.4f}" for k, v in tally.means().items())
+                progress.update(i, f"{info}  {tally.seen / (time.perf_counter() - t0):.0f} samples/s")
     seconds = time.perf_counter() - t0
+    tally.reduce(dist)
     opt = next(iter(stepper.optimizers.values()))
     record: dict[str, Any] = {"epoch": epoch, "step": stepper.step_count,
                               "lr": opt.param_groups[0]["lr"]}
@@ -286,54 +317,8 @@ def _train_epoch(task, train: Batches, stepper: Stepper, epoch: int, device: tor
     return record
 
 
-class _Tally:
-    """Sample-weighted means of the per-batch outputs of `train_step`.
-
-    Steps only append their (detached) tensors; they are added up when someone asks, in one
-    stack per metric. On small models a few tensor ops of bookkeeping per step would otherwise
-    cost a tenth of the epoch, and on a GPU reading them every step would sync the device.
-    """
-
-    def __init__(self) -> None:
-        self.pending: dict[str, list[torch.Tensor]] = {}
-        self.sizes: list[int] = []
-        self.totals: dict[str, float] = {}
-        self.seen = 0
-
-    def add(self, out: dict[str, torch.Tensor], n: int) -> None:
-        for k, v in out.items():
-            self.pending.setdefault(k, []).append(v.detach())
-        self.sizes.append(n)
-        self.seen += n
-
-    def means(self) -> dict[str, float]:
-        if self.sizes:
-            weights = torch.tensor(self.sizes, dtype=torch.float64)
-            for k, values in self.pending.items():
-                total = (torch.stack(values).double().cpu() * weights).sum()
-                self.totals[k] = self.totals.get(k, 0.0) + float(total)
-            self.pending, self.sizes = {}, []
-        return {k: v / max(self.seen, 1) for k, v in self.totals.items()}
-
-
-class _StepListener:
-    """Feeds one callback's `on_steps` with the means of its last `every_steps` steps."""
-
-    def __init__(self, callback, step: int) -> None:
-        self.callback, self.every = callback, int(callback.every_steps)
-        self.due = (step // self.every + 1) * self.every  # the next multiple of `every`
-        self.window = _Tally()
-
-    def add(self, out: dict[str, torch.Tensor], n: int, step: int) -> None:
-        self.window.add(out, n)
-        if step >= self.due:  # >=: a GAN's batch takes two steps at once
-            self.callback.on_steps(step, self.window.means())
-            self.window = _Tally()
-            self.due = (step // self.every + 1) * self.every
-
-
 def _after_epoch(state, record, tc, task, data, cfg, run, stepper, optimizers, schedulers,
-                 callbacks, start) -> str | None:
+                 callbacks, start, rngs) -> str | None:
     """Best/last checkpoints, early stopping and callbacks; returns a stop reason or None."""
     if tc.monitor not in record:
         keys = [k for k in record if k.startswith(("val/", "train/"))]
@@ -355,7 +340,8 @@ def _after_epoch(state, record, tc, task, data, cfg, run, stepper, optimizers, s
         if improved:
             checkpoint.save(run.best, common)
         checkpoint.save(run.last, {
-            **common, "step": stepper.step_count, "rng": rng_state(),
+            **common, "step": stepper.step_count, "rng": rng_state(),  # after validation's draws
+            **({"rng_ranks": [rng_state(), *rngs[1:]]} if len(rngs) > 1 else {}),
             "optimizers": {n: o.state_dict() for n, o in optimizers.items()},
             "schedulers": {n: s.state_dict() for n, s in schedulers.items() if s is not None},
             "scaler": stepper.scaler.state_dict(),
@@ -376,7 +362,7 @@ def _after_epoch(state, record, tc, task, data, cfg, run, stepper, optimizers, s
     return stop
 
 
-def _restore(ckpt, task, optimizers, schedulers, stepper) -> dict[str, Any]:
+def _restore(ckpt, task, optimizers, schedulers, stepper, dist: Dist = LOCAL) -> dict[str, Any]:
     for name, model in task.models.items():
         model.load_state_dict(ckpt["models"][name])
     for name, opt in optimizers.items():
@@ -386,5 +372,8 @@ def _restore(ckpt, task, optimizers, schedulers, stepper) -> dict[str, Any]:
             sched.load_state_dict(ckpt["schedulers"][name])
     stepper.scaler.load_state_dict(ckpt["scaler"])
     stepper.step_count = ckpt["step"]
-    set_rng_state(ckpt["rng"])
+    ranks = ckpt.get("rng_ranks") or [ckpt["rng"]]
+    set_rng_state(ranks[dist.rank] if len(ranks) == dist.world else ckpt["rng"])
+    if len(ranks) != dist.world and dist.rank:  # resumed on another world size: own streams
+        torch.manual_seed(int(torch.randint(2**62, (1,))) + dist.rank)
     return {k: ckpt[k] for k in ("epoch", "best_value", "best_epoch", "bad_epochs", "history", "elapsed")}

@@ -13,7 +13,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q $(TORCH) || $(BIN)/pip install -q torch torchvision
-	$(BIN)/pip install -q -e ".[dev,text,series,rl,vision,explain,track,tune]"
+	$(BIN)/pip install -q -e ".[dev,text,series,rl,vision,explain,track,tune,export,serve]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python benchmarks/fashion_gan_plain.py
 	$(BIN)/python benchmarks/generative.py
 	$(BIN)/python benchmarks/explain.py
+	$(BIN)/python benchmarks/serve_load.py  # about 2 minutes
 	$(BIN)/python benchmarks/transfer.py  # about 15 minutes on 2 cores
 	$(BIN)/pip install -q stable-baselines3  # benchmark-only dependency of rl_cartpole.py
 	$(BIN)/python benchmarks/rl_cartpole.py  # about 15 minutes on 2 cores

@@ -297,11 +297,15 @@ def load(run_dir: str | Path, checkpoint_name: str = "best", model: torch.nn.Mod
 
     Runs of your own module (`gk.fit`) need that module passed as `model=`. An RL run raises
     a GradkitError: its agent is a different object (`act(obs)`, no `predict`), loaded by
-    `gradkit.rl.load_agent(run_dir)`; `gradkit play RUN_DIR` evaluates it.
+    `gradkit.rl.load_agent(run_dir)`; `gradkit play RUN_DIR` evaluates it. A bundle folder
+    (`gradkit export RUN_DIR --format bundle`) loads from its JSON and safetensors alone.
     """
     import gradkit.models
     import gradkit.tasks
+    from gradkit.export.bundle import is_bundle, load_bundle
 
+    if is_bundle(run_dir):
+        return load_bundle(run_dir, device)
     run = RunDir.existing(run_dir)
     cfg = C.load_file(run.config_path)
     if cfg.rl:  # an agent acts in an environment; it has no data spec, predict() or classify()

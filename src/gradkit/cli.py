@@ -225,6 +225,38 @@ def doctor(data_dir: Annotated[Optional[str], typer.Option(help="Extra folder to
         console.print(line, highlight=False)
 
 
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (or a bundle).")],
+    format: Annotated[str, typer.Option("--format", "-f", help="onnx|torchscript|torch-export|bundle.")] = "bundle",
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="File (folder for a bundle); "
+                                                "default RUN_DIR/export/.")] = None,
+    data_dir: Annotated[Optional[str], typer.Option(help="Where the run's data set is now.")] = None,
+) -> None:
+    """Export the best model, checked against the original on the run's test data."""
+    from gradkit.export.cli import export_command
+
+    _guard(lambda: export_command(console, run_dir, format, out, data_dir))
+
+
+@app.command()
+def serve(
+    path: Annotated[Path, typer.Argument(help="A run directory or a bundle.")],
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    max_body_mb: Annotated[float, typer.Option(help="Largest request body, MB.")] = 10.0,
+    max_batch: Annotated[int, typer.Option(help="Most examples per request.")] = 256,
+    max_text_chars: Annotated[int, typer.Option(help="Longest text, characters.")] = 10_000,
+    max_image_pixels: Annotated[int, typer.Option(help="Largest image, width x height.")] = 4096 * 4096,
+    threads: Annotated[int, typer.Option(help="Torch threads per prediction.")] = 2,
+) -> None:
+    """Serve a model over HTTP: POST /predict, GET /health, /metadata; a drawing page at /."""
+    from gradkit.serve.cli import serve_command
+
+    _guard(lambda: serve_command(console, path, host, port, max_body_mb, max_batch, max_text_chars,
+                                 max_image_pixels, threads))
+
+
 def _print_metrics(metrics: dict, prefix: str, title: str | None = None) -> None:
     table = Table(title=title or f"{prefix} metrics")
     table.add_column("metric")

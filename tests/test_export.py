@@ -19,7 +19,7 @@ from gradkit.export import export, formats
 from gradkit.export.predictor import HELD_OUT
 
 pytest.importorskip("onnxruntime", reason="the export extra: pip install 'gradkit[export]'")
-FAST = ["train.threads=1"]
+FAST = ["train.threads=1", "output.report=false", "output.explain=false"]  # only the model matters here
 
 
 @pytest.fixture(scope="module")

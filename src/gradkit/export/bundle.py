@@ -46,6 +46,7 @@ def write_bundle(run: Any, out: Path) -> Path:
     if tokenizer is not None:
         (out / TOKENIZER).write_text(tokenizer, encoding="utf-8")
     save_model(run.model.cpu(), str(out / WEIGHTS), force_contiguous=True)  # tied tensors: once
+    (out / WEIGHTS).chmod(0o644)  # safetensors writes 0600; a bundle is meant to be shared
     manifest = {
         "format": FORMAT, "gradkit_version": __version__, "torch_version": torch.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "source_run": str(run.dir),

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from gradkit.data import DataSpec, norm_params
+from gradkit.data import DataSpec
+from gradkit.data.base import norm_params
 from gradkit.errors import DataError
 
 HELD_OUT = 256  # test examples each export is checked on

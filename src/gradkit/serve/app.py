@@ -11,6 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from fastapi import FastAPI, Request  # module level: FastAPI resolves the routes' annotations here
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from gradkit.serve.parse import Limits, Parsed, RequestError, parse_form, parse_json, read_body
 
@@ -24,11 +29,6 @@ def create_app(run: Any, limits: Limits = Limits(), source: str | None = None) -
     >>> client = TestClient(create_app(gk.load("runs/digits-cnn/...")))
     >>> client.post("/predict", json={"inputs": images.tolist()}).json()["predictions"][0]["label"]
     """
-    from fastapi import FastAPI, Request
-    from fastapi.responses import HTMLResponse, JSONResponse
-    from starlette.concurrency import run_in_threadpool
-    from starlette.exceptions import HTTPException
-
     from gradkit.errors import GradkitError
 
     if run.spec.task not in SERVED_TASKS:
@@ -46,6 +46,10 @@ def create_app(run: Any, limits: Limits = Limits(), source: str | None = None) -
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:  # 404, 405, ...
         return JSONResponse({"error": str(exc.detail), "status": exc.status_code},
                             status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": str(exc.errors())[:500], "status": 422}, status_code=422)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

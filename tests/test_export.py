@@ -168,13 +168,24 @@ def test_regression_outputs_in_target_units_match(diabetes, tmp_path):
     """diabetes-linear: predictions are un-standardised inside the exported graph."""
     data = diabetes.data()
     for fmt in ("onnx", "torch-export", "bundle"):
-        record = export(diabetes.dir, fmt, tmp_path / f"m-{fmt}")
+        record = export(diabetes.dir, fmt, tmp_path / f"m-{fmt}{formats.SUFFIX.get(fmt, '')}")
         assert record["check"]["ok"], record
-    got = formats.run_onnx(tmp_path / "m-onnx", data.test.x)
+    got = formats.run_onnx(tmp_path / "m-onnx.onnx", data.test.x)
     expected = diabetes.predict(data.test.x)
     assert got.shape == expected.shape and expected.std() > 10  # target units, not standardised
     assert np.abs(got - expected).max() < 1e-3
     assert np.allclose(gk.load(tmp_path / "m-bundle").predict(data.test.x), expected)
+
+
+def test_a_forecaster_keeps_a_dynamic_batch(tmp_path):
+    """sunspots-gru: windows (N, L, 1) -> forecasts in series units; traced with 2 windows, run
+    on 256 (a graph that froze the batch size fails its check: it did, before forecast.py's fix)."""
+    run = gk.train("sunspots-gru", out=tmp_path / "run", verbose=False, overrides=["train.epochs=1", *FAST])
+    for fmt in ("onnx", "torchscript", "torch-export"):
+        record = export(run.dir, fmt, tmp_path / f"m{formats.SUFFIX[fmt]}")
+        assert record["check"]["ok"] and record["check"]["n_examples"] > 2, record
+    with pytest.raises(ConfigError, match=".pt2"):
+        export(run.dir, "torch-export", tmp_path / "m.zip")
 
 
 def test_a_text_classifier_exports_with_its_tokenizer(text_run, tmp_path):

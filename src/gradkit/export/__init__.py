@@ -35,6 +35,9 @@ def export(run_dir: str | Path, format: str, out: str | Path | None = None,
     if format not in FORMATS:
         raise ConfigError(f"--format {format} is not one of {', '.join(FORMATS)}"
                           f"{did_you_mean(format, FORMATS)}")
+    if format == "torch-export" and out is not None and Path(out).suffix != ".pt2":
+        raise ConfigError(f"--out {out}: torch.export's archives end in .pt2 (torch.export.load "
+                          "insists), e.g. --out model.pt2")
     run = gradkit.api.load(run_dir)
     if run.spec.task == "gan":
         raise GradkitError("a GAN's predict() is its discriminator's verdict, which is not a model "
@@ -52,7 +55,13 @@ def export(run_dir: str | Path, format: str, out: str | Path | None = None,
         from gradkit.export.predictor import Predictor
 
         writer(Predictor(run.task, run.spec).eval(), x, target)
-        got = runner(target, x)
+        try:
+            got = runner(target, x)
+        except Exception as exc:  # e.g. a graph that froze the example's batch size
+            _remove(target)
+            raise GradkitError(f"the {format} export could not run on {len(x)} test examples "
+                               f"({type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+                               "); it was deleted") from None
     check = compare(expected, got)
     record = {"format": format, "path": str(target), "check": check}
     if not check["ok"]:

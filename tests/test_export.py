@@ -163,6 +163,14 @@ def test_an_export_that_differs_is_deleted_with_an_error(digits, tmp_path, monke
         export(run.dir, "onnx", out)
     assert not out.exists()
 
+    def frozen(path, x):  # what a graph that froze the example's batch size of 2 does
+        raise RuntimeError("shape mismatch: expected 2")
+
+    monkeypatch.setitem(formats.WRITERS, "onnx", (writer, frozen))
+    with pytest.raises(GradkitError, match="could not run on 256 test examples .RuntimeError"):
+        export(run.dir, "onnx", out)
+    assert not out.exists()
+
 
 def test_regression_outputs_in_target_units_match(diabetes, tmp_path):
     """diabetes-linear: predictions are un-standardised inside the exported graph."""

@@ -161,8 +161,7 @@ def test_a_text_classifier_takes_texts_and_refuses_long_ones(text_client):
 
 # ---------------------------------------------------------------- fuzzing the request parser
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402  (dev extra)
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 json_values = st.recursive(

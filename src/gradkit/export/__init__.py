@@ -29,7 +29,7 @@ def export(run_dir: str | Path, format: str, out: str | Path | None = None,
            data_dir: str | None = None) -> dict[str, Any]:
     """Write `run_dir`'s best model in `format` to `out` and check it; returns the record."""
     import gradkit.api
-    from gradkit.export import bundle, formats
+    from gradkit.export import bundle
     from gradkit.export.predictor import compare, held_out, reference
 
     if format not in FORMATS:
@@ -50,18 +50,7 @@ def export(run_dir: str | Path, format: str, out: str | Path | None = None,
         bundle.write_bundle(run, target)
         got = reference(gradkit.api.load(target), x)  # read back from the folder alone
     else:
-        writer, runner = formats.WRITERS[format]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        from gradkit.export.predictor import Predictor
-
-        writer(Predictor(run.task, run.spec).eval(), x, target)
-        try:
-            got = runner(target, x)
-        except Exception as exc:  # e.g. a graph that froze the example's batch size
-            _remove(target)
-            raise GradkitError(f"the {format} export could not run on {len(x)} test examples "
-                               f"({type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
-                               "); it was deleted") from None
+        got = _write_and_run(run, format, x, target)
     check = compare(expected, got)
     record = {"format": format, "path": str(target), "check": check}
     if not check["ok"]:
@@ -71,6 +60,28 @@ def export(run_dir: str | Path, format: str, out: str | Path | None = None,
                            f"{check.get('detail', 'tolerance exceeded')}); it was deleted")
     _record(run, record, target if format == "bundle" else None)
     return record
+
+
+def _write_and_run(run: Any, format: str, x: Any, target: Path) -> Any:
+    """Write the file, then run it with its own runtime on the held-out batch `x`."""
+    from gradkit.export import formats
+    from gradkit.export.predictor import Predictor
+
+    writer, runner = formats.WRITERS[format]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    step = f"could not be written to {target}"
+    try:
+        writer(Predictor(run.task, run.spec).eval(), x, target)
+        step = f"could not run on {len(x)} test examples"
+        return runner(target, x)
+    except GradkitError:
+        _remove(target)
+        raise
+    except Exception as exc:  # an operator the exporter lacks; a graph that froze the batch size
+        _remove(target)
+        first = str(exc).splitlines()[0][:300] if str(exc) else ""
+        raise GradkitError(f"the {format} export {step} ({type(exc).__name__}: {first}); nothing "
+                           "was kept. Try another --format") from None
 
 
 def _default_out(run: Any, format: str) -> Path:

@@ -34,7 +34,8 @@ def create_app(run: Any, limits: Limits = Limits(), source: str | None = None) -
     if run.spec.task not in SERVED_TASKS:
         raise GradkitError(f"gradkit serve serves {', '.join(SERVED_TASKS)} models; this run does "
                            f"{run.spec.task} (use gradkit sample or gradkit reconstruct)")
-    app = FastAPI(title=f"gradkit: {run.config.name}", docs_url="/docs", redoc_url=None)
+    # no /docs: Swagger UI loads its scripts from a CDN; /openapi.json works offline
+    app = FastAPI(title=f"gradkit: {run.config.name}", docs_url=None, redoc_url=None)
     meta = metadata(run, limits, source)
     started = time.time()
 
@@ -78,7 +79,7 @@ def create_app(run: Any, limits: Limits = Limits(), source: str | None = None) -
         if run.spec.task == "classification" and run.spec.kind == "image":
             return HTMLResponse(files("gradkit.serve").joinpath("page.html").read_text(encoding="utf-8"))
         return HTMLResponse(f"<!doctype html><title>gradkit serve</title><p>{run.config.name}: "
-                            "POST JSON to /predict; see /metadata and /docs.</p>")
+                            "POST JSON to /predict; see /metadata and /openapi.json.</p>")
 
     return app
 

@@ -14,5 +14,5 @@ def serve_command(console, path: Path, host: str, port: int, max_body_mb: float,
                            "--max-image-pixels) must be positive")
     limits = Limits(int(max_body_mb * 2**20), max_batch, max_text_chars, max_image_pixels)
     console.print(f"serving {path} on http://{host}:{port}/  (POST /predict, GET /health, "
-                  "GET /metadata, /docs)", highlight=False, soft_wrap=True)
+                  "GET /metadata, GET /openapi.json)", highlight=False, soft_wrap=True)
     serve(path, host, port, limits, threads)

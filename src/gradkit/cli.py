@@ -253,7 +253,7 @@ def serve(
     """Serve a model over HTTP: POST /predict, GET /health, /metadata; a drawing page at /."""
     from gradkit.serve.cli import serve_command
 
-    _guard(lambda: serve_command(console, path, host, port, max_body_mb, max_batch, max_text_chars,
+    _guard(lambda: serve_command(path, host, port, max_body_mb, max_batch, max_text_chars,
                                  max_image_pixels, threads))
 
 

@@ -44,6 +44,8 @@ def serve(path: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: L
         raise GradkitError(f"gradkit serve needs the serve extra ({exc.name} is missing): "
                            "pip install 'gradkit[serve]'") from None
     app = build_app(path, limits, threads)
+    print(f"gradkit: serving {path} on http://{host}:{port}/  (POST /predict, GET /health, "
+          "GET /metadata, GET /openapi.json)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def serve_command(console, path: Path, host: str, port: int, max_body_mb: float, max_batch: int,
+def serve_command(path: Path, host: str, port: int, max_body_mb: float, max_batch: int,
                   max_text_chars: int, max_image_pixels: int, threads: int) -> None:
     from gradkit.errors import GradkitError
     from gradkit.serve import Limits, serve
@@ -13,6 +13,4 @@ def serve_command(console, path: Path, host: str, port: int, max_body_mb: float,
         raise GradkitError("the limits (--max-body-mb, --max-batch, --max-text-chars, "
                            "--max-image-pixels) must be positive")
     limits = Limits(int(max_body_mb * 2**20), max_batch, max_text_chars, max_image_pixels)
-    console.print(f"serving {path} on http://{host}:{port}/  (POST /predict, GET /health, "
-                  "GET /metadata, GET /openapi.json)", highlight=False, soft_wrap=True)
     serve(path, host, port, limits, threads)

@@ -159,6 +159,19 @@ def test_a_text_classifier_takes_texts_and_refuses_long_ones(text_client):
     assert "not images" in error(client.post("/predict", files={"file": ("a.png", b"x")}), 422)
 
 
+def test_a_regression_model_returns_values_in_target_units(tmp_path):
+    run = gk.train("diabetes-linear", out=tmp_path / "run", verbose=False, overrides=["train.epochs=20", *FAST])
+    client = TestClient(build_app(run.dir, threads=1))
+    x = run.data().test.x[:8]
+    body = client.post("/predict", json={"inputs": x.tolist()}).json()
+    assert np.allclose(body["predictions"], run.predict(x), rtol=1e-5)
+    assert "top_k applies to classifiers" in error(client.post("/predict", json={"inputs": x.tolist(),
+                                                                                 "top_k": 1}), 422)
+    assert "expects (10,)" in error(client.post("/predict", json={"inputs": [[1.0] * 9]}), 422)
+    assert "not images" in error(client.post("/predict", files={"file": ("a.png", b"x")}), 422)
+    assert client.get("/metadata").json()["input"]["shape"] == [10]
+
+
 # ---------------------------------------------------------------- fuzzing the request parser
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402  (dev extra)
@@ -208,6 +221,14 @@ def test_fuzz_image_uploads(digits, data, prefix, field, top_k):
 def test_fuzz_array_shapes(digits, shape, value):
     body = json.dumps({"inputs": np.full(shape, value).tolist()}).encode()  # NaN, Infinity too
     no_500(digits[2].post("/predict", content=body, headers={"content-type": "application/json"}))
+
+
+@FUZZ
+@given(texts=st.lists(st.text(max_size=120), max_size=5) | json_values)
+def test_fuzz_texts(text_client, texts):
+    """Any unicode (control characters, surrogates' neighbours, emoji) through the tokenizer."""
+    no_500(text_client[1].post("/predict", content=json.dumps({"texts": texts}).encode(),
+                               headers={"content-type": "application/json"}))
 
 
 # ---------------------------------------------------------------- the real server, the page

@@ -105,14 +105,17 @@ async def parse_form(request: Any, spec: Any, limits: Limits) -> Parsed:
     except Exception as exc:  # python-multipart's errors on a malformed body have several types
         raise RequestError(400, f"malformed multipart body ({getattr(exc, 'detail', exc)})") from None
     files, fields = [], {}
-    for name, value in form.multi_items():
-        if hasattr(value, "read"):
-            files.append((name, await value.read()))
-        elif name in FORM_FIELDS:
-            fields[name] = value
-        else:
-            raise RequestError(422, f"unknown form field '{name[:40]}'; send image files and "
-                                    f"optionally {', '.join(FORM_FIELDS)}")
+    try:
+        for name, value in form.multi_items():
+            if hasattr(value, "read"):
+                files.append((name, await value.read()))
+            elif name in FORM_FIELDS:
+                fields[name] = value
+            else:
+                raise RequestError(422, f"unknown form field '{name[:40]}'; send image files and "
+                                        f"optionally {', '.join(FORM_FIELDS)}")
+    finally:
+        await form.close()  # uploads larger than 1 MB were spooled to temporary files
     if not files:
         raise RequestError(422, "the form holds no file: send each image as a file field, e.g. "
                                 "curl -F file=@digit.png")

@@ -35,7 +35,7 @@ bench: install
 	$(BIN)/python benchmarks/generative.py
 	$(BIN)/python benchmarks/explain.py
 	$(BIN)/python benchmarks/serve_load.py  # about 2 minutes
-	$(BIN)/python benchmarks/transfer.py  # about 15 minutes on 2 cores
+	$(BIN)/python benchmarks/transfer.py  # about 5 minutes on 2 idle cores
 	$(BIN)/pip install -q stable-baselines3  # benchmark-only dependency of rl_cartpole.py
 	$(BIN)/python benchmarks/rl_cartpole.py  # about 15 minutes on 2 cores
 	$(BIN)/python benchmarks/wordnet_bert.py  # about an hour on 2 cores (2 full-data BERT epochs)

@@ -261,9 +261,13 @@ def test_text_explanations_render_as_highlighted_html(text_run):
     assert "rgba(208, 28, 139, 0.42)" in shown  # against: pink, half as strong
 
 
-def test_output_explain_false_skips_the_explanations_and_the_section(tmp_path):
-    run = gk.train("digits-mlp", out=tmp_path / "run", verbose=False,
-                   overrides=["train.epochs=1", "output.explain=false", *FAST])
+def test_no_explain_skips_the_explanations_and_the_section(tmp_path):
+    # `gradkit train --no-explain` is output.explain=false
+    result = CliRunner().invoke(app, ["train", "digits-mlp", "train.epochs=1", *FAST, "--quiet",
+                                      "--no-explain", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    run = gk.load(tmp_path / "run")
+    assert run.config.output.explain is False
     assert not (run.dir / "artifacts" / "explanations").exists()
     assert 'id="explanations"' not in (run.dir / "report.html").read_text()
     (run.dir / "artifacts" / "explanations").mkdir()

@@ -75,6 +75,8 @@ def train(
                                                    "last checkpoint with its saved config.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Exact run directory to create.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    no_explain: Annotated[bool, typer.Option("--no-explain", help="Skip the report's Explanations "
+                                             "(same as output.explain=false).")] = False,
 ) -> None:
     """Train a recipe: `gradkit train fashion-mlp optim.lr=3e-4 train.epochs=10`.
 
@@ -93,6 +95,8 @@ def train(
     else:
         if not recipe and not config:
             _fail(ValueError("name a recipe (`gradkit recipes` lists them) or pass -c FILE.yaml"))
+        if no_explain:
+            items.append("output.explain=false")
         run = _guard(lambda: _api().train(recipe, config_file=config, overrides=items, out=out,
                                           verbose=not quiet))
     if isinstance(run, dict):  # a recipe with variants: {variant name: Run}

@@ -55,8 +55,9 @@ def test_digits_passes_and_its_figures_are_the_real_ones():
 def test_the_cli_prints_a_table_and_exits_0_on_warnings_only():
     code, out = _cli("digits-mlp", "data.val_fraction=0")
     assert code == 0, out
-    assert "data check: digits" in out and "class balance" in out
-    assert "no validation split" in out and "ready to train (read the warnings)" in out
+    assert "data check: digits" in out and "class balance" in out and "splits" in out
+    assert "0 error(s), 1 warning(s): ready to train (read the warnings)" in out
+    assert "no validation split" in check_data("digits-mlp", ["data.val_fraction=0"]).findings[0].detail
 
 
 def _write_csv(path, header, rows):
@@ -83,7 +84,7 @@ def test_a_csv_with_nans_and_duplicates_lists_every_problem_and_exits_1(tmp_path
     found = check_data(str(_config(tmp_path, tmp_path / "d.csv")))
     checks = _by_check(found)
     assert checks["loading"][0].level == "error"  # the loader's own first complaint
-    assert checks["column 'a'"][0].detail == "2 missing/NaN (line 5, 11)"
+    assert checks["column 'a'"][0].detail == "2 missing/NaN (lines 5, 11)"
     assert checks["column 'b'"][0].detail == "1 infinite (line 14); 1 not numeric (line 22), e.g. 'n/a'"
     assert checks["duplicate rows"][0].detail.startswith("3 rows repeat an earlier row")
     code, out = _cli(_config(tmp_path, tmp_path / "d.csv"))
@@ -113,10 +114,13 @@ def test_text_lengths_and_duplicate_texts(tmp_path):
     rows = [[t + f" {i}", lab, "train"] for i in range(20) for t, lab in texts]
     rows += [[rows[0][0], "s", "test"], [rows[2][0], "l", "test"], ["fresh text", "s", "test"]]
     _write_csv(tmp_path / "t.csv", ["text", "label", "split"], rows)
-    found = check_data("wordnet-lstm", [f"data.path={tmp_path / 't.csv'}", "data.max_length=16",
-                                        "data.name=text-csv", "data.top_k=null"])
+    overrides = [f"data.path={tmp_path / 't.csv'}", "data.max_length=16", "data.name=text-csv",
+                 "data.top_k=null"]
+    found = check_data("wordnet-lstm", overrides)
     checks = _by_check(found)
-    assert checks["train/test overlap"][0].detail.startswith("2 of 3 test examples")
+    data = gk.data.build(gk.config.resolve("wordnet-lstm", overrides=overrides).data, "classification", 0)
+    leaked = sum(t in set(data.train.text) for t in data.test.text)  # val was carved from train
+    assert 1 <= leaked <= 2 and checks["train/test overlap"][0].detail.startswith(f"{leaked} of 3 test")
     length = checks["text length"][0]
     assert length.level == "warning" and "raise data.max_length" in length.detail
 

@@ -27,8 +27,9 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 
-class StorageError(GradkitError):
-    """A file of the run could not be written (disk full, no permission, read-only disk)."""
+class StorageError(GradkitError, OSError):
+    """A file of the run could not be written (disk full, no permission, read-only disk).
+    Also an OSError, so code that caught the underlying error still catches it."""
 
 
 def storage_error(path, exc: OSError) -> StorageError:

@@ -36,10 +36,11 @@ def atomic_write(path: Path, data: str | bytes | Callable[[BinaryIO], None],
 
     `data` is text, bytes, or a function writing to a binary file (e.g. `torch.save`). It goes
     to a temp file beside `path` (readers ignore `.NAME.*.tmp`; `RunDir.clean_temp` removes
-    those a killed process left), is flushed to the disk (fsync), then renamed over `path`;
-    the folder is synced too, so the rename itself survives a power cut. A failed write
-    (disk full, no permission) removes the temp file and raises `StorageError` naming the
-    file and the fix.
+    those a killed process left), is flushed to the disk (fsync: without it, a power cut
+    soon after the rename can leave an empty file on some file systems), then renamed over
+    `path`. The folder is not synced: a rename lost to a power cut leaves the previous
+    version, still whole (and it would cost a few ms per epoch). A failed write (disk full,
+    no permission) removes the temp file and raises `StorageError` naming the file and the fix.
 
     >>> atomic_write(Path("runs/x/run.json"), '{"status": "running"}')
     """
@@ -65,21 +66,6 @@ def atomic_write(path: Path, data: str | bytes | Callable[[BinaryIO], None],
         if isinstance(exc, OSError):
             raise storage_error(path, exc) from None
         raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename in `folder` durable; a no-op where directories cannot be synced."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems (and Windows) refuse fsync on a directory
-        pass
-    finally:
-        os.close(fd)
 
 
 def save_npz(path: Path, **arrays: Any) -> None:

@@ -292,7 +292,7 @@ def scan_csv(path: Path, target: str | None) -> list[Finding]:
                 infinite.append((line, value))
         if name == target:
             missing, infinite, text = missing, [], []  # a class label may be any text
-        parts = [f"{len(v)} {what} (line {_some([str(line) for line, _ in v])})"
+        parts = [f"{len(v)} {what} (line{'s' * (len(v) > 1)} {_some([str(line) for line, _ in v])})"
                  for v, what in ((missing, "missing/NaN"), (infinite, "infinite"),
                                  (text, "not numeric")) if v]
         if parts:

@@ -19,9 +19,9 @@ import torch
 
 from gradkit import config as C
 from gradkit.data import GENERATIVE_TASKS, DataSpec, Dataset, make_batches
-from gradkit.errors import ConfigError, GradkitError
+from gradkit.errors import ConfigError, GradkitError, StorageError
 from gradkit.predict import Run
-from gradkit.run import RunDir, environment
+from gradkit.run import RunDir, environment, save_npz
 from gradkit.training import (NonFiniteLoss, checkpoint, evaluate as evaluate_batches,
                                fit as fit_loop, in_split_order, predict_split)
 from gradkit.track import open_trackers
@@ -79,13 +79,18 @@ def train(recipe: str | None = None, *, config_file: str | Path | None = None,
 
 
 def resume(run_dir: str | Path, verbose: bool = True) -> Run:
-    """Continue a run from `checkpoints/last.pt` with exactly its saved config."""
+    """Continue a run from `checkpoints/last.pt` with exactly its saved config.
+
+    Temp files a killed process left are removed first. A run killed in its first epoch (no
+    last.pt yet) starts again from scratch in the same directory, with the same config and seed.
+    """
     run = RunDir.existing(run_dir)
     cfg = C.load_file(run.config_path)
+    run.clean_temp()
     state = checkpoint.load(run.last) if run.last.is_file() else None
-    if state is None:
-        raise GradkitError(f"{run.path} has no checkpoints/last.pt yet (it stopped in its first "
-                           "epoch); start it again instead")
+    if state is None and verbose:
+        print(f"gradkit: {run.path} has no checkpoints/last.pt yet (it stopped in its first "
+              "epoch): training it from the start", flush=True)
     return execute(cfg, run=run, resume_state=state, verbose=verbose)
 
 
@@ -163,7 +168,10 @@ def execute(cfg: C.RunConfig, *, model: torch.nn.Module | None = None, data: Dat
         tracker.log_params(cfg)
         result = _fit(task, data, cfg, run, device, resume_state, verbose,
                       [*callbacks, *tracker.callbacks(cfg.output.track_every)])
-        out = _finish(task, data, cfg, run, device, model, result, verbose)
+        try:
+            out = _finish(task, data, cfg, run, device, model, result, verbose)
+        except StorageError as exc:
+            raise _stopped(run, exc) from None
         tracker.finish(run, out.metrics)
     return out
 
@@ -173,13 +181,33 @@ def _fit(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device, resume_stat
     try:
         return fit_loop(task, data, cfg, run, device, callbacks, resume=resume_state, verbose=verbose)
     except NonFiniteLoss as exc:
-        run.update_info(status="failed", error=str(exc))
+        _mark(run, status="failed", error=str(exc))
         kept = f"; last good checkpoint: {run.last}" if run.last.is_file() else ""
         raise GradkitError(f"{exc}\n  Run directory: {run.path}{kept}") from None
+    except StorageError as exc:
+        raise _stopped(run, exc) from None
     except BaseException as exc:
-        run.update_info(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                        error=f"{type(exc).__name__}: {exc}")
+        _mark(run, status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+              error=f"{type(exc).__name__}: {exc}")
         raise
+
+
+def _mark(run: RunDir, **fields: Any) -> None:
+    """Record a failure in run.json if the disk still lets us: a full disk must not hide the
+    error that stopped the run behind a second one."""
+    try:
+        run.update_info(**fields)
+    except GradkitError:
+        pass
+
+
+def _stopped(run: RunDir, exc: StorageError) -> StorageError:
+    _mark(run, status="failed", error=str(exc))
+    kept = (f"its last complete checkpoint is intact ({run.last}); once fixed, continue it with "
+            f"`gradkit train --resume {run.path}`" if run.last.is_file() else
+            f"it had no complete checkpoint yet; once fixed, `gradkit train --resume {run.path}` "
+            "trains it from the start")
+    return StorageError(f"{exc}\n  The run stopped: {kept}")
 
 
 def _finish(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device, model, result,
@@ -263,7 +291,7 @@ def _write_samples(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device,
         if data.spec.task != "classification":  # every test example: (N,), or (N, horizon) forecasts
             time = getattr(data.test, "time", None)  # a series' time labels, for the report's axis
             extra = {} if time is None else {"time": np.asarray(time)}
-            np.savez_compressed(path, y=y.numpy(), pred=out.numpy(), **extra)
+            save_npz(path, y=y.numpy(), pred=out.numpy(), **extra)
             return
         pred = out.argmax(1)
     wrong = torch.nonzero(pred != y).flatten()
@@ -274,8 +302,8 @@ def _write_samples(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device,
     shown = data.test.take(idx)  # decodes only these when the test split is streamed
     prob = predict_split(task, shown, data.spec, cfg.train.eval_batch_size, device)
     text = {} if shown.text is None else {"text": np.array(shown.text, dtype=str)}
-    np.savez_compressed(path, x=shown.x.numpy(), y=shown.y.numpy(), pred=pred[idx].numpy(),
-                        prob=prob.numpy(), **text)
+    save_npz(path, x=shown.x.numpy(), y=shown.y.numpy(), pred=pred[idx].numpy(),
+             prob=prob.numpy(), **text)
 
 
 def _report(run: RunDir, verbose: bool) -> None:

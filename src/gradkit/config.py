@@ -27,9 +27,11 @@ from gradkit.sources import (  # noqa: F401  (re-exported: gradkit.config is whe
 
 
 class Section(BaseModel):
-    """Base for every config section: unknown keys are errors, numbers may fill strings."""
+    """Base for every config section: unknown keys are errors, numbers may fill strings, and a
+    number is finite (`optim.lr=.inf` would pass `gt=0` and train on NaN)."""
 
-    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, validate_assignment=True,
+                              allow_inf_nan=False)
 
 
 class DataConfig(Section):
@@ -211,7 +213,8 @@ class RunConfig(Section):
                 raise ValueError(f"variant name '{name}' must be letters, digits, '_', '-' or '.' "
                                  "(it names the variant's run directory)")
             fixed = [k for k in ("name", "variants") if k in over]
-            fixed += [f"output.{k}" for k in ("dir", "run_dir") if k in (over.get("output") or {})]
+            output = over.get("output")
+            fixed += [f"output.{k}" for k in ("dir", "run_dir") if isinstance(output, dict) and k in output]
             if fixed:
                 raise ValueError(f"variant '{name}' may not set {', '.join(fixed)}: the recipe "
                                  "names the runs and places them in one parent directory")
@@ -268,8 +271,11 @@ def resolve_runs(
     if file:
         user = _read_yaml(Path(file))
         base = user.pop("base", None)
+        if base is not None and not isinstance(base, str):
+            raise ConfigError(f"{file}: base must be a recipe name (`gradkit recipes` lists them), "
+                              f"got {base!r:.60}")
         if base and not recipe:
-            raw = load_recipe(str(base))
+            raw = load_recipe(base)
         user.setdefault("name", Path(file).stem if not raw.get("name") else raw["name"])
         raw = deep_merge(raw, user)
         source.append(str(file))

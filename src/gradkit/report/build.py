@@ -1,8 +1,6 @@
 """Assemble the report sections into one self-contained HTML file and write it atomically."""
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -15,6 +13,7 @@ from gradkit.report.rl import rl
 from gradkit.report.diagnostics import diagnose
 from gradkit.report.explanations import explanations
 from gradkit.report.rundir import RunData, load_run
+from gradkit.run import atomic_write
 
 CONTENTS = (
     ("summary", "Summary"), ("diagnostics", "Diagnostics"), ("curves", "Learning curves"),
@@ -86,16 +85,6 @@ def _footer() -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file in the same directory, then os.replace: a reader sees the old
-    report or the new one, never half of one, even if this process dies mid-write."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """A reader sees the old report or the new one, never half of one, even if this process
+    dies mid-write (gradkit.run.atomic_write); 0644: a report is meant to be shared."""
+    atomic_write(path, text, mode=0o644)

@@ -171,10 +171,12 @@ def test_fedprox_with_differential_privacy_states_its_guarantee(tmp_path):
     run = _federated(tmp_path, "dp", "federated.clients=4", "federated.fraction=0.5",
                      "federated.rounds=2", "federated.strategy=fedprox",
                      "federated.partition=shards:2", "federated.dp_clip=1.0",
-                     "federated.dp_noise=0.3", "federated.baseline_epochs=0", "output.report=false")
+                     "federated.dp_noise=0.3", "federated.dp_clipping=client",
+                     "federated.baseline_epochs=0", "output.report=false")
     info = json.loads((run.dir / "artifacts" / "federated.json").read_text())
     privacy = info["privacy"]
     assert privacy["sampled_clients"] == 2 and privacy["noise_std"] == pytest.approx(0.15)
+    assert privacy["clipping"] == "client"  # Flower's fixedclipping_mod on each client
     assert privacy["epsilon"] == pytest.approx(run.metrics["federated/epsilon"]) and privacy["epsilon"] > 1
     assert "baseline/centralised/accuracy" not in run.metrics
     assert np.array(info["label_counts"]).astype(bool).sum(1).max() <= 4  # 2 shards: few classes

@@ -118,6 +118,32 @@ def test_fedprox_term_pulls_local_weights_toward_the_global_model():
     assert drift[1.0] < 0.7 * drift[0.0]
 
 
+@needs_flower
+def test_strategies_are_flowers_and_privacy_is_accounted():
+    from flwr.serverapp.strategy import (DifferentialPrivacyClientSideFixedClipping,
+                                         DifferentialPrivacyServerSideFixedClipping, FedAvg, FedProx)
+
+    from gradkit.federated.server import build_strategy, privacy_statement
+
+    fed = lambda **kw: C.FederatedConfig(clients=10, fraction=0.3, rounds=20, **kw)
+    plain = build_strategy(fed(), None)
+    assert type(plain) is FedAvg and plain.weighted_by_key == "num-examples"
+    assert plain.fraction_train == 0.3 and plain.fraction_evaluate == 0.0
+    prox = build_strategy(fed(strategy="fedprox", proximal_mu=0.1), None)
+    assert type(prox) is FedProx and prox.proximal_mu == 0.1
+    dp = build_strategy(fed(dp_clip=2.0, dp_noise=1.0), None)
+    assert type(dp) is DifferentialPrivacyServerSideFixedClipping and dp.num_sampled_clients == 3
+    assert dp.strategy.weighted_by_key == "unit-weight"  # DP-FedAvg's unweighted mean
+    assert type(build_strategy(fed(dp_clip=2.0, dp_noise=1.0, dp_clipping="client"), None)) is \
+        DifferentialPrivacyClientSideFixedClipping
+    eps = lambda **kw: privacy_statement(fed(dp_clip=1.0, **kw))["epsilon"]
+    # more noise or fewer rounds spend less; 20 rounds at sigma 1 cost more than one
+    assert eps(dp_noise=2.0) < eps(dp_noise=1.0) < eps(dp_noise=0.5)
+    one = privacy_statement(C.FederatedConfig(clients=10, rounds=1, dp_clip=1.0, dp_noise=1.0))
+    assert one["epsilon"] < eps(dp_noise=1.0)
+    assert privacy_statement(fed(dp_clip=1.0, dp_noise=0.0))["epsilon"] is None
+
+
 def _federated(tmp_path, name, *overrides):
     return gk.train("federated-fashion-mlp-iid", overrides=[*SLICE, *overrides],
                     out=tmp_path / name, verbose=False)

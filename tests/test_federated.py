@@ -149,6 +149,7 @@ def _federated(tmp_path, name, *overrides):
                     out=tmp_path / name, verbose=False)
 
 
+@pytest.mark.slow  # a Flower simulation: Ray and its actors start each time
 @needs_fashion
 @needs_flower
 def test_fedavg_with_five_iid_clients_learns_round_over_round(tmp_path):
@@ -172,6 +173,7 @@ def test_fedavg_with_five_iid_clients_learns_round_over_round(tmp_path):
     assert "Federated learning" in html and "Training examples of each class held by each client" in html
 
 
+@pytest.mark.slow  # a Flower simulation: Ray and its actors start each time
 @needs_fashion
 @needs_flower
 def test_one_client_with_full_participation_is_centralised_training(tmp_path):
@@ -191,6 +193,7 @@ def test_one_client_with_full_participation_is_centralised_training(tmp_path):
     assert run.metrics["test/accuracy"] == pytest.approx(run.metrics["baseline/centralised/accuracy"], abs=1e-3)
 
 
+@pytest.mark.slow  # a Flower simulation: Ray and its actors start each time
 @needs_fashion
 @needs_flower
 def test_fedprox_with_differential_privacy_states_its_guarantee(tmp_path):

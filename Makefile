@@ -4,6 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The machine's PyTorch wheels; a range in pyproject.toml resolves to them.
 TORCH := torch==2.14.1 torchvision==0.29.1
+# The federated extra (pyproject.toml) minus flwr's upper pins, which would downgrade typer, rich,
+# protobuf, packaging, fastapi, starlette and uvicorn under the other extras: flwr's own missing
+# dependencies first, then flwr itself without its pins.
+FEDERATED := ray==2.55.1 "opacus>=1.5" grpcio-health-checking "pycryptodome<4" "iterators<0.0.3" \
+	tomli tomli-w pathspec prompt-toolkit "uv>=0.13.5,<0.14"
+FLWR := flwr==1.42.0
 
 .PHONY: demo test venv install install-dev bench docs clean
 
@@ -14,6 +20,7 @@ $(BIN)/python:
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q $(TORCH) || $(BIN)/pip install -q torch torchvision
 	$(BIN)/pip install -q -e ".[dev,text,series,rl,vision,explain,track,tune,export,serve]"
+	$(BIN)/pip install -q $(FEDERATED) && $(BIN)/pip install -q --no-deps $(FLWR)
 	touch $@
 
 install: $(VENV)/.installed

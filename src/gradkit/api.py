@@ -132,6 +132,13 @@ def execute(cfg: C.RunConfig, *, model: torch.nn.Module | None = None, data: Dat
         if callbacks:
             raise GradkitError("callbacks hear the supervised loop's epochs; an RL run has none")
         return run_rl(cfg, run=run, resume_state=resume_state, verbose=verbose)
+    if cfg.federated is not None:  # Flower's simulation runtime drives the loop (gradkit/federated)
+        from gradkit.federated import run_federated
+
+        if resume_state is not None or callbacks or model is not None or data is not None:
+            raise GradkitError("a federated run trains a recipe's own model from the start: it "
+                               "cannot be resumed or given a module, data or callbacks")
+        return run_federated(cfg, verbose=verbose)
     import gradkit.data
     import gradkit.models
     import gradkit.tasks

@@ -12,11 +12,13 @@ from gradkit.report.language_model import language_model
 from gradkit.report.rl import rl
 from gradkit.report.diagnostics import diagnose
 from gradkit.report.explanations import explanations
+from gradkit.report.federated import federated
 from gradkit.report.rundir import RunData, load_run
 from gradkit.run import atomic_write
 
 CONTENTS = (
-    ("summary", "Summary"), ("diagnostics", "Diagnostics"), ("curves", "Learning curves"),
+    ("summary", "Summary"), ("diagnostics", "Diagnostics"), ("federated", "Federated learning"),
+    ("curves", "Learning curves"),
     ("classification", "Results"), ("regression", "Results"), ("forecast", "Results"),
     ("language-model", "Results"), ("generative", "Results"), ("rl", "Results"),
     ("explanations", "Explanations"), ("config", "Configuration"),
@@ -49,8 +51,10 @@ def render(run: RunData) -> str:
         sections.header(run),
         sections.summary(run),
         sections.diagnostics(diagnose(run)),
-        sections.learning_curves(run),
     ]
+    if run.config.get("federated"):  # a gradkit federated run: rounds, clients, baseline, privacy
+        parts.append(federated(run))
+    parts.append(sections.learning_curves(run))
     if run.task == "classification":
         parts.append(task_sections.classification(run))
         parts.append(explanations(run))

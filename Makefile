@@ -4,6 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The machine's PyTorch wheels; a range in pyproject.toml resolves to them.
 TORCH := torch==2.14.1 torchvision==0.29.1
+# The federated extra (pyproject.toml) minus flwr's upper pins, which would downgrade typer, rich,
+# protobuf, packaging, fastapi, starlette and uvicorn under the other extras: flwr's own missing
+# dependencies first, then flwr itself without its pins.
+FEDERATED := ray==2.55.1 "opacus>=1.5" grpcio-health-checking "pycryptodome<4" "iterators<0.0.3" \
+	tomli tomli-w pathspec prompt-toolkit "uv>=0.13.5,<0.14"
+FLWR := flwr==1.42.0
 
 .PHONY: demo test venv install install-dev bench docs clean
 
@@ -13,7 +19,8 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q $(TORCH) || $(BIN)/pip install -q torch torchvision
-	$(BIN)/pip install -q -e ".[dev,text,series,rl,vision,explain,track,tune]"
+	$(BIN)/pip install -q -e ".[dev,text,series,rl,vision,explain,track,tune,export,serve]"
+	$(BIN)/pip install -q $(FEDERATED) && $(BIN)/pip install -q --no-deps $(FLWR)
 	touch $@
 
 install: $(VENV)/.installed
@@ -35,7 +42,8 @@ bench: install
 	$(BIN)/python benchmarks/generative.py
 	$(BIN)/python benchmarks/explain.py
 	$(BIN)/python benchmarks/distributed.py  # 1 vs 2 DDP ranks, about 3 minutes on 2 cores
-	$(BIN)/python benchmarks/transfer.py  # about 15 minutes on 2 cores
+	$(BIN)/python benchmarks/serve_load.py  # about 2 minutes
+	$(BIN)/python benchmarks/transfer.py  # about 5 minutes on 2 idle cores
 	$(BIN)/pip install -q stable-baselines3  # benchmark-only dependency of rl_cartpole.py
 	$(BIN)/python benchmarks/rl_cartpole.py  # about 15 minutes on 2 cores
 	$(BIN)/python benchmarks/wordnet_bert.py  # about an hour on 2 cores (2 full-data BERT epochs)

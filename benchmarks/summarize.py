@@ -35,6 +35,7 @@ each script also measures other processes' CPU share and flags a busy machine):
     .venv/bin/python benchmarks/transfer.py      # ImageNet EfficientNet-Lite0 vs random init, 1,000 Fashion images
     .venv/bin/python benchmarks/explain.py       # seconds the end-of-run explanations add to a run
     .venv/bin/python benchmarks/distributed.py   # fashion-mlp on 1 process vs 2 DDP ranks; gloo all-reduce
+    .venv/bin/python benchmarks/serve_load.py    # gradkit serve: requests/s, p50/p99 latency, errors
     .venv/bin/python benchmarks/rl_cartpole.py   # PPO/DQN vs Stable-Baselines3 (RL Zoo) on CartPole-v1
                                                  # (needs `.venv/bin/pip install stable-baselines3`)
     .venv/bin/python benchmarks/summarize.py     # rewrite this file from results/*.json
@@ -334,6 +335,23 @@ def distributed(r: dict[str, Any]) -> str:
 
 
 SECTIONS["distributed"] = distributed  # kept apart from the table above so that merges stay easy
+
+
+def serve_load(r: dict[str, Any]) -> str:
+    rows = [[s["payload"], str(s["clients"]), f"{s['requests']:,}", f"{s['seconds']:.1f}",
+             f"{s['throughput_rps']:.1f}", f"{s['p50_ms']:.1f}", f"{s['p99_ms']:.1f}", str(s["errors"])]
+            for s in r["scenarios"]]
+    goals = [[t["target"], str(t["value"]), verdict(t)] for t in r["targets"].values()]
+    quick = "`--quick` smoke run: not the benchmark's protocol.\n\n" if r.get("quick") else ""
+    return (f"## serve_load: gradkit serve under concurrent clients (loopback)\n\n{machine_line(r)}.\n\n"
+            f"{quick}{r['server']}; model {r['model']}; per scenario at most "
+            f"{r['request_budget']:,} requests or {r['seconds_budget']:g} s.\n\n"
+            + table(["payload", "clients", "requests", "seconds", "requests/s", "p50 ms", "p99 ms",
+                     "errors"], rows) + "\n\n" + table(["goal", "value", "result"], goals)
+            + "\n\n" + notes(r))
+
+
+SECTIONS["serve_load"] = serve_load  # kept apart from the table above so that merges stay easy
 
 
 def generic(r: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ pooled 1,280 features of the ImageNet network and of a random one whose batch-no
 were re-estimated on the 900 training images (a frozen random network keeps its initial 0/1
 statistics, under which its features all but vanish: no fair probe).
 
-    python benchmarks/transfer.py            # writes results/transfer.json (~15 min on 2 idle cores)
+    python benchmarks/transfer.py            # writes results/transfer.json (~5 min on 2 idle cores)
     python benchmarks/transfer.py --quick    # 300 images at 32 px, 2 epochs each; to /tmp
 """
 from __future__ import annotations

@@ -19,10 +19,10 @@ import torch
 
 from gradkit import config as C
 from gradkit.data import GENERATIVE_TASKS, DataSpec, Dataset, make_batches
-from gradkit.distributed import placement, setup as setup_distributed
-from gradkit.errors import ConfigError, GradkitError
+from gradkit.distributed import is_main_process, placement, setup as setup_distributed
+from gradkit.errors import ConfigError, GradkitError, StorageError
 from gradkit.predict import Run
-from gradkit.run import RunDir, environment
+from gradkit.run import RunDir, environment, save_npz
 from gradkit.training import (NonFiniteLoss, checkpoint, evaluate as evaluate_batches,
                                fit as fit_loop, in_split_order, predict_split)
 from gradkit.track import open_trackers
@@ -89,17 +89,23 @@ def train(recipe: str | None = None, *, config_file: str | Path | None = None,
 
 
 def resume(run_dir: str | Path, verbose: bool = True, nproc: int = 1) -> Run:
-    """Continue a run from `checkpoints/last.pt` with exactly its saved config."""
+    """Continue a run from `checkpoints/last.pt` with exactly its saved config.
+
+    Temp files a killed process left are removed first. A run killed in its first epoch (no
+    last.pt yet) starts again from scratch in the same directory, with the same config and seed.
+    """
     if nproc != 1:  # on N local DDP processes; any N continues any run (the batch is global)
         from gradkit.distributed import launch
 
         return launch.resume(run_dir, nproc, verbose)
     run = RunDir.existing(run_dir)
     cfg = C.load_file(run.config_path)
+    if is_main_process():  # the other ranks of a torchrun resume leave rank 0's files alone
+        run.clean_temp()
     state = checkpoint.load(run.last) if run.last.is_file() else None
-    if state is None:
-        raise GradkitError(f"{run.path} has no checkpoints/last.pt yet (it stopped in its first "
-                           "epoch); start it again instead")
+    if state is None and verbose and is_main_process():
+        print(f"gradkit: {run.path} has no checkpoints/last.pt yet (it stopped in its first "
+              "epoch): training it from the start", flush=True)
     return execute(cfg, run=run, resume_state=state, verbose=verbose)
 
 
@@ -141,6 +147,13 @@ def execute(cfg: C.RunConfig, *, model: torch.nn.Module | None = None, data: Dat
         if callbacks:
             raise GradkitError("callbacks hear the supervised loop's epochs; an RL run has none")
         return run_rl(cfg, run=run, resume_state=resume_state, verbose=verbose)
+    if cfg.federated is not None:  # Flower's simulation runtime drives the loop (gradkit/federated)
+        from gradkit.federated import run_federated
+
+        if resume_state is not None or callbacks or model is not None or data is not None:
+            raise GradkitError("a federated run trains a recipe's own model from the start: it "
+                               "cannot be resumed or given a module, data or callbacks")
+        return run_federated(cfg, verbose=verbose)
     import gradkit.data
     import gradkit.models
     import gradkit.tasks
@@ -188,7 +201,10 @@ def execute(cfg: C.RunConfig, *, model: torch.nn.Module | None = None, data: Dat
         tracker.log_params(cfg)
         result = _fit(task, data, cfg, run, device, resume_state, verbose,
                       [*callbacks, *tracker.callbacks(cfg.output.track_every)], dist)
-        out = _finish(task, data, cfg, run, device, model, result, verbose)
+        try:
+            out = _finish(task, data, cfg, run, device, model, result, verbose)
+        except StorageError as exc:
+            raise _stopped(run, exc) from None
         tracker.finish(run, out.metrics)
     return out
 
@@ -199,13 +215,33 @@ def _fit(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device, resume_stat
         return fit_loop(task, data, cfg, run, device, callbacks, resume=resume_state, verbose=verbose,
                         dist=dist)
     except NonFiniteLoss as exc:
-        run.update_info(status="failed", error=str(exc))
+        _mark(run, status="failed", error=str(exc))
         kept = f"; last good checkpoint: {run.last}" if run.last.is_file() else ""
         raise GradkitError(f"{exc}\n  Run directory: {run.path}{kept}") from None
+    except StorageError as exc:
+        raise _stopped(run, exc) from None
     except BaseException as exc:
-        run.update_info(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                        error=f"{type(exc).__name__}: {exc}")
+        _mark(run, status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+              error=f"{type(exc).__name__}: {exc}")
         raise
+
+
+def _mark(run: RunDir, **fields: Any) -> None:
+    """Record a failure in run.json if the disk still lets us: a full disk must not hide the
+    error that stopped the run behind a second one."""
+    try:
+        run.update_info(**fields)
+    except GradkitError:
+        pass
+
+
+def _stopped(run: RunDir, exc: StorageError) -> StorageError:
+    _mark(run, status="failed", error=str(exc))
+    kept = (f"its last complete checkpoint is intact ({run.last}); once fixed, continue it with "
+            f"`gradkit train --resume {run.path}`" if run.last.is_file() else
+            f"it had no complete checkpoint yet; once fixed, `gradkit train --resume {run.path}` "
+            "trains it from the start")
+    return StorageError(f"{exc}\n  The run stopped: {kept}")
 
 
 def _finish(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device, model, result,
@@ -289,7 +325,7 @@ def _write_samples(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device,
         if data.spec.task != "classification":  # every test example: (N,), or (N, horizon) forecasts
             time = getattr(data.test, "time", None)  # a series' time labels, for the report's axis
             extra = {} if time is None else {"time": np.asarray(time)}
-            np.savez_compressed(path, y=y.numpy(), pred=out.numpy(), **extra)
+            save_npz(path, y=y.numpy(), pred=out.numpy(), **extra)
             return
         pred = out.argmax(1)
     wrong = torch.nonzero(pred != y).flatten()
@@ -300,8 +336,8 @@ def _write_samples(task, data: Dataset, cfg: C.RunConfig, run: RunDir, device,
     shown = data.test.take(idx)  # decodes only these when the test split is streamed
     prob = predict_split(task, shown, data.spec, cfg.train.eval_batch_size, device)
     text = {} if shown.text is None else {"text": np.array(shown.text, dtype=str)}
-    np.savez_compressed(path, x=shown.x.numpy(), y=shown.y.numpy(), pred=pred[idx].numpy(),
-                        prob=prob.numpy(), **text)
+    save_npz(path, x=shown.x.numpy(), y=shown.y.numpy(), pred=pred[idx].numpy(),
+             prob=prob.numpy(), **text)
 
 
 def _report(run: RunDir, verbose: bool) -> None:
@@ -323,11 +359,15 @@ def load(run_dir: str | Path, checkpoint_name: str = "best", model: torch.nn.Mod
 
     Runs of your own module (`gk.fit`) need that module passed as `model=`. An RL run raises
     a GradkitError: its agent is a different object (`act(obs)`, no `predict`), loaded by
-    `gradkit.rl.load_agent(run_dir)`; `gradkit play RUN_DIR` evaluates it.
+    `gradkit.rl.load_agent(run_dir)`; `gradkit play RUN_DIR` evaluates it. A bundle folder
+    (`gradkit export RUN_DIR --format bundle`) loads from its JSON and safetensors alone.
     """
     import gradkit.models
     import gradkit.tasks
+    from gradkit.export.bundle import is_bundle, load_bundle
 
+    if is_bundle(run_dir):
+        return load_bundle(run_dir, device)
     run = RunDir.existing(run_dir)
     cfg = C.load_file(run.config_path)
     if cfg.rl:  # an agent acts in an environment; it has no data spec, predict() or classify()

@@ -22,7 +22,9 @@ console = Console()
 
 
 def _fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    from rich.markup import escape  # "pip install 'gradkit[tune]'" is not a style tag
+
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -172,6 +174,43 @@ def _predict(run_dir: Path, inputs: list[Path], top_k: int, invert: str) -> None
                 console.print(f"    {p:6.1%}  {name}")
 
 
+@app.command(context_settings={"allow_extra_args": False})
+def federated(
+    recipe: Annotated[Optional[str], typer.Argument(help="Recipe name (any classification recipe).")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="KEY=VALUE overrides.",
+                                                             show_default=False)] = None,
+    clients: Annotated[Optional[int], typer.Option(help="Simulated clients (default 10).")] = None,
+    rounds: Annotated[Optional[int], typer.Option(help="Federated rounds (default 20).")] = None,
+    fraction: Annotated[Optional[float], typer.Option(help="Clients sampled per round (0.5).")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="fedavg or fedprox.")] = None,
+    partition: Annotated[Optional[str], typer.Option(help="iid, dirichlet:ALPHA or shards:K.")] = None,
+    local_epochs: Annotated[Optional[int], typer.Option(help="Epochs per client per round (1).")] = None,
+    mu: Annotated[Optional[float], typer.Option(help="FedProx proximal weight (0.01).")] = None,
+    dp_clip: Annotated[Optional[float], typer.Option(help="DP: clip each client update to this L2 norm.")] = None,
+    dp_noise: Annotated[Optional[float], typer.Option(help="DP: Gaussian noise multiplier.")] = None,
+    config: Annotated[Optional[Path], typer.Option("-c", "--config", help="Your own recipe YAML.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Exact run directory to create.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Federated learning on Flower: `gradkit federated fashion-mlp --clients 10 --partition dirichlet:0.3`.
+
+    Each client trains the recipe's model on its own partition; Flower's FedAvg/FedProx
+    aggregates; the report shows test accuracy per round, each client's labels and the
+    centralised baseline. Needs: pip install 'gradkit\\[federated]'.
+    """
+    from gradkit.federated.cli import flag_overrides, run
+
+    items = list(overrides or [])
+    if recipe and "=" in recipe:
+        items.insert(0, recipe)
+        recipe = None
+    if not recipe and not config:
+        _fail(ValueError("name a recipe (`gradkit recipes` lists them) or pass -c FILE.yaml"))
+    flags = flag_overrides(clients, rounds, fraction, strategy, partition, local_epochs, dp_clip,
+                           dp_noise, mu)
+    _guard(lambda: run(recipe, items, config, out, quiet, flags, console))
+
+
 # sample, play, reconstruct, anomaly, tune, lr-find and explain live in cli_tools.py (this file
 # stays short). Imported here, not at the top, because it needs `app`, `_guard`, `_api` and
 # `console` defined above, and here, not at the bottom, because typer lists commands in the order
@@ -227,12 +266,59 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
 
 
 @app.command()
-def doctor(data_dir: Annotated[Optional[str], typer.Option(help="Extra folder to search.")] = None) -> None:
-    """Versions, threads, device, and which data sets are found where."""
+def doctor(
+    data_dir: Annotated[Optional[str], typer.Option(help="Extra folder to search.")] = None,
+    check_data: Annotated[Optional[str], typer.Option(
+        "--check-data", metavar="RECIPE_OR_CONFIG",
+        help="Check this recipe's (or config file's) data set before training: splits, class "
+             "balance, NaNs, train/test duplicates, image sizes, text lengths. Exit 1 on errors.")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Argument(
+        help="KEY=VALUE overrides for --check-data, as for train.", show_default=False)] = None,
+) -> None:
+    """Versions, threads, device, and which data sets are found where (or --check-data one)."""
+    if check_data is not None:
+        from gradkit.data.check import check_command
+
+        extra = [*(overrides or []), *([f"data.dir={data_dir}"] if data_dir else [])]
+        raise typer.Exit(_guard(lambda: check_command(check_data, extra, console)))
+    if overrides:
+        _fail(ValueError("KEY=VALUE overrides go with --check-data RECIPE"))
     from gradkit.doctor import report_lines
 
     for line in report_lines(data_dir):
         console.print(line, highlight=False)
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (or a bundle).")],
+    format: Annotated[str, typer.Option("--format", "-f", help="onnx|torchscript|torch-export|bundle.")] = "bundle",
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="File (folder for a bundle); "
+                                                "default RUN_DIR/export/.")] = None,
+    data_dir: Annotated[Optional[str], typer.Option(help="Where the run's data set is now.")] = None,
+) -> None:
+    """Export the best model, checked against the original on the run's test data."""
+    from gradkit.export.cli import export_command
+
+    _guard(lambda: export_command(console, run_dir, format, out, data_dir))
+
+
+@app.command()
+def serve(
+    path: Annotated[Path, typer.Argument(help="A run directory or a bundle.")],
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    max_body_mb: Annotated[float, typer.Option(help="Largest request body, MB.")] = 10.0,
+    max_batch: Annotated[int, typer.Option(help="Most examples per request.")] = 256,
+    max_text_chars: Annotated[int, typer.Option(help="Longest text, characters.")] = 10_000,
+    max_image_pixels: Annotated[int, typer.Option(help="Largest image, width x height.")] = 4096 * 4096,
+    threads: Annotated[int, typer.Option(help="Torch threads per prediction.")] = 2,
+) -> None:
+    """Serve a model over HTTP: POST /predict, GET /health, /metadata; a drawing page at /."""
+    from gradkit.serve.cli import serve_command
+
+    _guard(lambda: serve_command(path, host, port, max_body_mb, max_batch, max_text_chars,
+                                 max_image_pixels, threads))
 
 
 def _print_metrics(metrics: dict, prefix: str, title: str | None = None) -> None:

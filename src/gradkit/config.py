@@ -27,9 +27,11 @@ from gradkit.sources import (  # noqa: F401  (re-exported: gradkit.config is whe
 
 
 class Section(BaseModel):
-    """Base for every config section: unknown keys are errors, numbers may fill strings."""
+    """Base for every config section: unknown keys are errors, numbers may fill strings, and a
+    number is finite (`optim.lr=.inf` would pass `gt=0` and train on NaN)."""
 
-    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, validate_assignment=True,
+                              allow_inf_nan=False)
 
 
 class DataConfig(Section):
@@ -187,6 +189,44 @@ class OutputConfig(Section):
         return list(dict.fromkeys(value))
 
 
+class FederatedConfig(Section):
+    """`gradkit federated`: clients, rounds and aggregation on Flower's simulation runtime
+    (gradkit/federated). A recipe with this section is a federated recipe."""
+
+    clients: int = Field(10, ge=1)  # simulated clients (Flower SuperNodes), one data partition each
+    rounds: int = Field(20, ge=1)
+    fraction: float = Field(0.5, gt=0.0, le=1.0)  # clients sampled to train in each round
+    local_epochs: int = Field(1, ge=1)  # epochs each sampled client trains on its partition per round
+    strategy: Literal["fedavg", "fedprox"] = "fedavg"
+    proximal_mu: float = Field(0.01, ge=0.0)  # fedprox: weight of (mu/2)·||w - w_global||²
+    partition: str = "iid"  # iid | dirichlet:ALPHA | shards:K (gradkit/federated/partition.py)
+    # differential privacy (Flower's fixed-clipping wrappers): clip each client's update to
+    # L2 norm dp_clip and add Gaussian noise of std dp_noise·dp_clip/sampled clients
+    dp_clip: float | None = Field(None, gt=0.0)
+    dp_noise: float | None = Field(None, ge=0.0)  # the noise multiplier sigma
+    dp_clipping: Literal["server", "client"] = "server"  # where updates are clipped
+    dp_delta: float = Field(1e-5, gt=0.0, lt=1.0)  # the delta of the (epsilon, delta) stated
+    # centralised baseline from the same recipe; null: rounds x fraction x local_epochs epochs
+    # (the same number of passes over the data), 0: none
+    baseline_epochs: int | None = Field(None, ge=0)
+    client_cpus: float = Field(1.0, gt=0.0)  # Ray CPUs per client: clients in parallel = CPUs / this
+
+    @field_validator("partition")
+    @classmethod
+    def _partition(cls, value: str) -> str:
+        from gradkit.federated.partition import parse_partition
+
+        return str(parse_partition(value))
+
+    @model_validator(mode="after")
+    def _privacy(self) -> FederatedConfig:
+        if (self.dp_clip is None) != (self.dp_noise is None):
+            raise ValueError("differential privacy needs both federated.dp_clip (the clipping "
+                             "norm) and federated.dp_noise (the noise multiplier), e.g. "
+                             "--dp-clip 1.0 --dp-noise 0.5")
+        return self
+
+
 class RunConfig(Section):
     name: str = "custom"
     description: str = ""
@@ -205,6 +245,7 @@ class RunConfig(Section):
     # reinforcement learning: {algo: ppo|dqn, env: CartPole-v1, ...}, validated by the algorithm's
     # own config (gradkit/rl); {}: a supervised run. data, model, task, optim and train are unused.
     rl: dict[str, Any] = {}
+    federated: FederatedConfig | None = None  # null: an ordinary (centralised) run
 
     @field_validator("variants")
     @classmethod
@@ -214,7 +255,8 @@ class RunConfig(Section):
                 raise ValueError(f"variant name '{name}' must be letters, digits, '_', '-' or '.' "
                                  "(it names the variant's run directory)")
             fixed = [k for k in ("name", "variants") if k in over]
-            fixed += [f"output.{k}" for k in ("dir", "run_dir") if k in (over.get("output") or {})]
+            output = over.get("output")
+            fixed += [f"output.{k}" for k in ("dir", "run_dir") if isinstance(output, dict) and k in output]
             if fixed:
                 raise ValueError(f"variant '{name}' may not set {', '.join(fixed)}: the recipe "
                                  "names the runs and places them in one parent directory")
@@ -271,8 +313,11 @@ def resolve_runs(
     if file:
         user = _read_yaml(Path(file))
         base = user.pop("base", None)
+        if base is not None and not isinstance(base, str):
+            raise ConfigError(f"{file}: base must be a recipe name (`gradkit recipes` lists them), "
+                              f"got {base!r:.60}")
         if base and not recipe:
-            raw = load_recipe(str(base))
+            raw = load_recipe(base)
         user.setdefault("name", Path(file).stem if not raw.get("name") else raw["name"])
         raw = deep_merge(raw, user)
         source.append(str(file))
@@ -342,6 +387,8 @@ def _fields_at(schema: type[BaseModel], loc: tuple) -> list[str]:
     for part in loc:
         field = schema.model_fields.get(str(part))
         ann = getattr(field, "annotation", None)
+        ann = next((a for a in getattr(ann, "__args__", ()) if isinstance(a, type)
+                    and issubclass(a, BaseModel)), ann)  # `Section | None`: the section
         if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
             return []
         schema = ann

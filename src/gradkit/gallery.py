@@ -137,9 +137,9 @@ def write_final(task, data, cfg, run, device: torch.device) -> dict[str, np.ndar
     out["interp"] = model.decode((1 - t) * z_ends[0] + t * z_ends[1]).float().cpu().numpy()
     if hasattr(model, "sample"):
         out["samples"] = draw(model, GRID_IMAGES).numpy()
-    path = run.path / "artifacts" / "samples.npz"
-    path.parent.mkdir(exist_ok=True)
-    np.savez_compressed(path, **out)
+    from gradkit.run import save_npz
+
+    save_npz(run.path / "artifacts" / "samples.npz", **out)
     return out
 
 

@@ -151,7 +151,8 @@ def write_samples(model: torch.nn.Module, data: Any, path: Path, tokens: int = 2
         prompts.append(prompt)
         truths.append(truth)
         samples.append(decode(new, chars))
-    path.parent.mkdir(exist_ok=True)
-    np.savez_compressed(path, prompt=np.array(prompts, dtype=str), sample=np.array(samples, dtype=str),
-                        truth=np.array(truths, dtype=str),
-                        settings=np.array(f"temperature {temperature}, top-k {top_k}, seed {seed}"))
+    from gradkit.run import save_npz
+
+    save_npz(path, prompt=np.array(prompts, dtype=str), sample=np.array(samples, dtype=str),
+             truth=np.array(truths, dtype=str),
+             settings=np.array(f"temperature {temperature}, top-k {top_k}, seed {seed}"))

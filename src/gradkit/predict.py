@@ -50,12 +50,19 @@ def load_image(path: str | Path, spec: DataSpec, invert: str = "auto") -> tuple[
 
     if len(spec.input_shape) != 3:
         raise DataError("this run was trained on rows, not images; pass a CSV file of rows")
-    c, h, w = spec.input_shape
     try:
         img = Image.open(path)
         img.load()
     except (OSError, UnidentifiedImageError) as exc:
         raise DataError(f"{path} is not a readable image ({exc})") from None
+    return image_array(img, spec, invert)
+
+
+def image_array(img: Any, spec: DataSpec, invert: str = "auto") -> tuple[np.ndarray, list[str]]:
+    """A decoded PIL image -> raw array shaped like the training images, plus notes (see load_image)."""
+    from PIL import Image
+
+    c, h, w = spec.input_shape
     notes = []
     img = img.convert("L" if c == 1 else "RGB")
     if img.size != (w, h):

@@ -25,6 +25,7 @@ def recipe_rows() -> list[dict[str, str]]:
             "reproduces": str(raw.get("reproduces", "")),
             "description": str(raw.get("description", "")),
             "reaches": str(raw.get("reaches", "")),
+            "command": "federated" if raw.get("federated") else "train",
         })
     return rows
 
@@ -37,6 +38,6 @@ def recipes_markdown() -> str:
         lines += [f"## `{row['name']}`", "", row["description"], "",
                   f"- reproduces: {row['reproduces']}",
                   f"- task `{row['task']}`, data `{row['data']}`, model `{row['model']}`",
-                  f"- run: `gradkit train {row['name']}`",
+                  f"- run: `gradkit {row['command']} {row['name']}`",
                   f"- reaches here: {row['reaches'] or 'not measured yet'}", ""]
     return "\n".join(lines)

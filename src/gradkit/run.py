@@ -12,28 +12,69 @@
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from gradkit.errors import CheckpointError
+from gradkit.errors import CheckpointError, storage_error
 
 
-def atomic_write(path: Path, text: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+TEMP_SUFFIX = ".tmp"  # `.NAME.<random>.tmp`: a write in progress, or one a killed process left
+
+
+def atomic_write(path: Path, data: str | bytes | Callable[[BinaryIO], None],
+                 mode: int | None = None) -> None:
+    """Write `path` so that a kill, a power cut or a full disk at any moment leaves the old file
+    or the new one, never part of one.
+
+    `data` is text, bytes, or a function writing to a binary file (e.g. `torch.save`). It goes
+    to a temp file beside `path` (readers ignore `.NAME.*.tmp`; `RunDir.clean_temp` removes
+    those a killed process left), is flushed to the disk (fsync: without it, a power cut
+    soon after the rename can leave an empty file on some file systems), then renamed over
+    `path`. The folder is not synced: a rename lost to a power cut leaves the previous
+    version, still whole (and it would cost a few ms per epoch). A failed write (disk full,
+    no permission) removes the temp file and raises `StorageError` naming the file and the fix.
+
+    >>> atomic_write(Path("runs/x/run.json"), '{"status": "running"}')
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    except OSError as exc:
+        raise storage_error(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
+            if callable(data):
+                data(fh)
+            else:
+                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)  # mkstemp makes 0600
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise storage_error(path, exc) from None
         raise
+
+
+def save_npz(path: Path, **arrays: Any) -> None:
+    """`np.savez_compressed`, written atomically (the report reads these files)."""
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write(path, buf.getvalue())
 
 
 class RunDir:
@@ -94,7 +135,11 @@ class RunDir:
         path = self.path / name
         if not path.is_file():
             return default
-        return json.loads(path.read_text(encoding="utf-8"))
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as exc:  # JSONDecodeError, UnicodeDecodeError are ValueErrors
+            raise CheckpointError(f"{path} is unreadable ({type(exc).__name__}: {exc}); "
+                                  "delete it or restore it from a backup") from None
 
     def update_info(self, **fields: Any) -> None:
         self.write_json("run.json", {**self.read_json("run.json", {}), **fields})
@@ -103,10 +148,29 @@ class RunDir:
         self.write_text("metrics.jsonl", "".join(json.dumps(r) + "\n" for r in records))
 
     def history(self) -> list[dict[str, Any]]:
+        """The per-epoch records of metrics.jsonl. gradkit rewrites the file atomically, but one
+        appended to by other tools can end in a torn line: that last line is dropped."""
         path = self.path / "metrics.jsonl"
         if not path.is_file():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        records = []
+        for i, line in enumerate(lines, start=1):
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                if i == len(lines):
+                    break
+                raise CheckpointError(f"{path} line {i} is not JSON; delete that line") from None
+        return records
+
+    def clean_temp(self) -> list[Path]:
+        """Remove the temp files (`.NAME.*.tmp`) a killed writer left; returns what it removed.
+        Call it only when no process is writing this run (e.g. on resume)."""
+        stale = [p for p in self.path.rglob(f".*{TEMP_SUFFIX}") if p.is_file()]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return stale
 
 
 def _jsonable(obj: Any) -> Any:

@@ -25,14 +25,13 @@ def recipe_names() -> list[str]:
 
 def load_recipe(name: str) -> dict[str, Any]:
     """The raw mapping of a packaged recipe, with `name` set."""
-    path = recipe_dir() / f"{name}.yaml"
-    if not path.is_file():
-        names = recipe_names()
+    names = recipe_names()
+    if not isinstance(name, str) or name not in names:  # never a path: `base: ../../x` reads nothing
         raise ConfigError(
             f"unknown recipe '{name}'{did_you_mean(name, names)}; "
             f"`gradkit recipes` lists them: {', '.join(names)}"
         )
-    raw = _read_yaml(path)
+    raw = _read_yaml(recipe_dir() / f"{name}.yaml")
     raw.setdefault("name", name)
     return raw
 
@@ -42,8 +41,17 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder; give a YAML config file") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it "
+                          "as UTF-8") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} nests too deeply to be a config") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a mapping of config keys, got {type(raw).__name__}")
     return raw

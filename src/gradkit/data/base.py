@@ -205,12 +205,19 @@ def stratified_split(
     idx = np.arange(len(y))
     if fraction <= 0:
         return idx, idx[:0]
+    if len(y) < 2:
+        raise DataError(f"{len(y)} example(s) cannot be split to hold out {fraction:.0%} of them "
+                        "for validation or test; add examples")
     n_held = int(np.ceil(fraction * len(y)))
     classes = len(np.unique(y))
     # sklearn can only stratify when every class has 2+ members and each side gets them all.
     ok = stratify and np.bincount(y).min() >= 2 and classes <= min(n_held, len(y) - n_held)
     strat = y if ok else None
-    keep, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=strat)
+    try:
+        keep, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=strat)
+    except ValueError as exc:  # e.g. "the resulting train set will be empty"
+        raise DataError(f"{len(y)} examples are too few to hold out {fraction:.0%} of them ({exc}); "
+                        "add examples or lower data.val_fraction / data.test_fraction") from None
     return np.sort(keep), np.sort(held)
 
 
@@ -234,6 +241,10 @@ def make_dataset(
     fit_idx, val_idx = stratified_split(y, val_fraction, seed, stratify=classify)
     val = Split(train.x[val_idx], train.y[val_idx])
     train = Split(train.x[fit_idx], train.y[fit_idx])
+    if len(train) < 2:
+        raise DataError(f"data set '{name}': {len(train)} training example(s) remain after holding "
+                        "out validation and test examples; add examples or lower "
+                        "data.val_fraction / data.test_fraction")
     spec.mean, spec.std = fit_stats(train.x)
     if not classify:
         spec.target_mean = float(train.y.double().mean())

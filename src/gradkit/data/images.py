@@ -111,10 +111,23 @@ def load_mnist_family(name: str, data_dir: str | None, download: bool, val_fract
     return make_dataset(name, spec, train, test, val_fraction, seed, limit, str(folder))
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """CIFAR-10's batches are pickles: allow what rebuilds numpy arrays, refuse any other
+    global, so a doctored batch file cannot run code when it is read."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}  # encode: bytes
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a data batch never does")
+        return super().find_class(module, name)
+
+
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as fh:
-            entry = pickle.load(fh, encoding="latin1")
+            entry = _ArraysOnly(fh, encoding="latin1").load()
         x = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         y = np.asarray(entry.get("labels", entry.get("fine_labels")), dtype=np.int64)
     except Exception as exc:

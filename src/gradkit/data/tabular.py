@@ -67,6 +67,8 @@ def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
         raise DataError(f"{path} is not UTF-8 text ({exc}); re-save it as UTF-8") from None
     except csv.Error as exc:
         raise DataError(f"{path} is not a readable CSV file ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"{path} cannot be read ({exc.strerror or exc}); check its permissions") from None
     rows = [r for r in rows if any(cell.strip() for cell in r)]
     if len(rows) < 2:
         raise DataError(f"{path} needs a header row and at least one data row")
@@ -79,20 +81,26 @@ def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
 
 def _numeric_column(name: str, values: list[str], path: Path) -> np.ndarray:
     out = np.empty(len(values), dtype=np.float32)
-    missing = []
-    for i, text in enumerate(values):
-        text = text.strip()
-        try:
-            out[i] = float(text) if text else math.nan
-        except ValueError:
-            raise DataError(f"{path}: column '{name}' is not numeric ('{text}' on line {i + 2}); "
-                            "encode it as numbers (e.g. one-hot) or drop the column") from None
-        if math.isnan(out[i]):
-            missing.append(i + 2)
-    if missing:
-        lines = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
-        raise DataError(f"{path}: column '{name}' has {len(missing)} missing/NaN values (lines "
-                        f"{lines}); fill or drop those rows")
+    missing, infinite = [], []
+    with np.errstate(over="ignore"):  # beyond float32's range becomes inf: reported below
+        for i, text in enumerate(values):
+            text = text.strip()
+            try:
+                out[i] = float(text) if text else math.nan
+            except ValueError:
+                raise DataError(f"{path}: column '{name}' is not numeric ('{text}' on line {i + 2}); "
+                                "encode it as numbers (e.g. one-hot) or drop the column") from None
+            if math.isnan(out[i]):
+                missing.append(i + 2)
+            elif math.isinf(out[i]):
+                infinite.append(i + 2)
+    for lines, what, fix in ((missing, "missing/NaN", "fill or drop those rows"),
+                             (infinite, "infinite (or beyond float32's ±3.4e38)",
+                              "clip or rescale them, or drop those rows")):
+        if lines:
+            shown = ", ".join(map(str, lines[:5])) + (" ..." if len(lines) > 5 else "")
+            raise DataError(f"{path}: column '{name}' has {len(lines)} {what} values (lines "
+                            f"{shown}); {fix}")
     return out
 
 
@@ -107,6 +115,9 @@ def load_csv(path: str | None, target: str | None, task: str, val_fraction: floa
         what = f"target column '{target}' is not in {file}" if target else "data.target is not set"
         raise DataError(f"{what}{did_you_mean(target or '', header)}; columns: {', '.join(header)}")
     t = header.index(target)
+    if len(header) < 2:
+        raise DataError(f"{file} has only the target column '{target}'; a model needs at least "
+                        "one feature column beside it")
     features = [h for i, h in enumerate(header) if i != t]
     columns = list(zip(*rows))
     x = np.stack([_numeric_column(h, list(columns[i]), file)

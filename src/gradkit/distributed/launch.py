@@ -30,6 +30,8 @@ def check_nproc(nproc: int, cfg: C.RunConfig | None = None) -> None:
                           "torchrun or Slurm; drop --nproc (torchrun's --nproc-per-node says it)")
     if cfg is not None and cfg.rl:
         raise ConfigError("reinforcement-learning runs train in one process; drop --nproc")
+    if cfg is not None and getattr(cfg, "federated", None) is not None:
+        raise ConfigError("federated runs simulate their clients with Flower; drop --nproc")
     if cfg is not None and cfg.variants:
         raise ConfigError(f"recipe '{cfg.name}' trains {len(cfg.variants)} variants; --nproc "
                           "trains one run: pick a variant's settings as overrides")

@@ -1,8 +1,6 @@
 """Assemble the report sections into one self-contained HTML file and write it atomically."""
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -14,10 +12,13 @@ from gradkit.report.language_model import language_model
 from gradkit.report.rl import rl
 from gradkit.report.diagnostics import diagnose
 from gradkit.report.explanations import explanations
+from gradkit.report.federated import federated
 from gradkit.report.rundir import RunData, load_run
+from gradkit.run import atomic_write
 
 CONTENTS = (
-    ("summary", "Summary"), ("diagnostics", "Diagnostics"), ("curves", "Learning curves"),
+    ("summary", "Summary"), ("diagnostics", "Diagnostics"), ("federated", "Federated learning"),
+    ("curves", "Learning curves"),
     ("classification", "Results"), ("regression", "Results"), ("forecast", "Results"),
     ("language-model", "Results"), ("generative", "Results"), ("rl", "Results"),
     ("explanations", "Explanations"), ("config", "Configuration"),
@@ -50,8 +51,10 @@ def render(run: RunData) -> str:
         sections.header(run),
         sections.summary(run),
         sections.diagnostics(diagnose(run)),
-        sections.learning_curves(run),
     ]
+    if run.config.get("federated"):  # a gradkit federated run: rounds, clients, baseline, privacy
+        parts.append(federated(run))
+    parts.append(sections.learning_curves(run))
     if run.task == "classification":
         parts.append(task_sections.classification(run))
         parts.append(explanations(run))
@@ -86,16 +89,6 @@ def _footer() -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file in the same directory, then os.replace: a reader sees the old
-    report or the new one, never half of one, even if this process dies mid-write."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """A reader sees the old report or the new one, never half of one, even if this process
+    dies mid-write (gradkit.run.atomic_write); 0644: a report is meant to be shared."""
+    atomic_write(path, text, mode=0o644)

@@ -38,7 +38,8 @@ class ForecastTask:
         return (y.float() - self.mean) / self.std
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x).float().reshape(len(x), self.horizon)  # (B, H), standardised
+        # -1, not len(x): a traced export (ONNX, TorchScript) would freeze len(x) to its example batch
+        return self.model(x).float().reshape(-1, self.horizon)  # (B, H), standardised
 
     def train_step(self, batch, step: StepFn) -> dict[str, torch.Tensor]:
         x, y = batch  # (B, L, 1) standardised, (B, H) in series units

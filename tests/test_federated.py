@@ -171,6 +171,8 @@ def test_fedavg_with_five_iid_clients_learns_round_over_round(tmp_path):
     assert evaluate(run.dir)["test/accuracy"] == pytest.approx(m["test/accuracy"], abs=1e-6)
     html = build_report(run.dir).read_text()
     assert "Federated learning" in html and "Training examples of each class held by each client" in html
+    assert "Rounds completed / configured" in html and "Epochs completed" not in html
+    assert "train.epochs=" not in html  # diagnostics suggest federated.rounds, not epochs
 
 
 @pytest.mark.slow  # a Flower simulation: Ray and its actors start each time

@@ -130,9 +130,11 @@ def _still_improving(run: RunData) -> list[Finding]:
         return []
     if val[-1] > val.min() or val[-2] - val[-1] <= STILL_FALLING_TOL * abs(val[-2]):
         return []
-    configured = as_float(run.setting("train", "epochs")) or len(val)
-    text = (f"Validation loss was still falling at the last epoch ({fmt_num(val[-2])} → "
-            f"{fmt_num(val[-1])}): train longer, e.g. `train.epochs={2 * int(configured)}`.")
+    fed = run.config.get("federated") if isinstance(run.config.get("federated"), dict) else None
+    key, unit = ("federated.rounds", "round") if fed else ("train.epochs", "epoch")
+    configured = as_float(fed.get("rounds") if fed else run.setting("train", "epochs")) or len(val)
+    text = (f"Validation loss was still falling at the last {unit} ({fmt_num(val[-2])} → "
+            f"{fmt_num(val[-1])}): train longer, e.g. `{key}={2 * int(configured)}`.")
     return [Finding("still_improving", text)]
 
 

@@ -121,7 +121,10 @@ def _card(run: RunData, key: str, value: float) -> str:
 def summary(run: RunData) -> str:
     """The 'what ran, how long, on what' table, then every final metric."""
     r = run.run
-    configured = run.setting("train", "epochs")
+    # a federated run counts rounds of its global model, not epochs (gradkit/federated)
+    fed = run.config.get("federated") if isinstance(run.config.get("federated"), dict) else None
+    unit = "round" if fed else "epoch"
+    configured = fed.get("rounds") if fed else run.setting("train", "epochs")
     epochs = r.get("epochs_completed", len(run.epochs))
     best = r.get("best_epoch")
     monitor = r.get("monitor") or run.setting("train", "monitor")
@@ -135,8 +138,8 @@ def summary(run: RunData) -> str:
         ["Pretrained weights", r.get("weights_source")],  # model.name=pretrained: their source
         ["Optimizer", _join(run.setting("optim", "name"), f"lr {fmt_num(lr)}" if lr else None)],
         ["Batch size", run.setting("train", "batch_size")],
-        ["Epochs completed / configured", f"{epochs} / {configured if configured else '?'}"],
-        ["Best epoch", _join(best, f"{monitor} = {fmt_num(as_float(r.get('best_value')))}"
+        [f"{unit.capitalize()}s completed / configured", f"{epochs} / {configured if configured else '?'}"],
+        [f"Best {unit}", _join(best, f"{monitor} = {fmt_num(as_float(r.get('best_value')))}"
                              if best is not None and monitor else None)],
         ["Train time", _duration(as_float(r.get("train_seconds")))],
         ["Device", r.get("device") or run.env.get("device")],

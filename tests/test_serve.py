@@ -311,17 +311,21 @@ def test_the_page_in_a_headless_browser(server, digits, tmp_path):
         assert len(items) == 5 and labels[0] == str(expected.argmax())
         assert probs[0] == pytest.approx(expected.max(), abs=1e-4) and probs == sorted(probs, reverse=True)
         assert "four.png" in driver.find_element(By.ID, "status").text
-        # draw a vertical bar on the canvas: a new prediction replaces the upload's
+        # draw a small vertical bar in the canvas's top-left corner: a new prediction replaces
+        # the upload's, and the page frames the ink as the training digits are (centred, scaled
+        # to fill the frame), so the bar reads as a 1 wherever it was drawn
         driver.find_element(By.ID, "clear").click()
         canvas = driver.find_element(By.ID, "canvas")
         from selenium.webdriver import ActionChains
 
-        ActionChains(driver).move_to_element_with_offset(canvas, 0, -100).click_and_hold() \
-            .move_by_offset(0, 60).move_by_offset(0, 60).move_by_offset(0, 60).release().perform()
+        ActionChains(driver).move_to_element_with_offset(canvas, -105, -115).click_and_hold() \
+            .move_by_offset(0, 20).move_by_offset(0, 20).move_by_offset(0, 20).release().perform()
         wait.until(lambda d: "drawing.png:" in d.find_element(By.ID, "status").text)
-        drawn = [float(li.get_attribute("data-probability"))
-                 for li in driver.find_elements(By.CSS_SELECTOR, "#results li")]
+        items = driver.find_elements(By.CSS_SELECTOR, "#results li")
+        drawn = [float(li.get_attribute("data-probability")) for li in items]
         assert len(drawn) == 5 and 0 < sum(drawn) <= 1.0001
+        labels = [li.get_attribute("data-label") for li in items]
+        assert labels[0] == "1" and drawn[0] > 0.9, (labels, drawn)  # unframed, the same bar: 1 at 0.70
         driver.save_screenshot(str(tmp_path / "page.png"))
     finally:
         driver.quit()

@@ -7,8 +7,6 @@
 """
 from __future__ import annotations
 
-import os
-import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,31 +26,7 @@ from gradkit.training import (NonFiniteLoss, checkpoint, evaluate as evaluate_ba
 from gradkit.track import open_trackers
 from gradkit.training import Callback
 from gradkit.training.loop import resolve_precision
-
-
-def select_device(name: str) -> torch.device:
-    """`auto` picks cuda, then mps, then cpu; an explicit device that is absent is an error."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name} but no CUDA device is available; use train.device=auto")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("train.device=mps but MPS is not available; use train.device=auto")
-    return torch.device(name)
-
-
-def seed_everything(seed: int, deterministic: bool) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
+from gradkit.training.runtime import seed_everything, select_device  # noqa: F401  (re-exported)
 
 
 def train(recipe: str | None = None, *, config_file: str | Path | None = None,

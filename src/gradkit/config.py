@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gradkit.config_errors import format_validation_error
 from gradkit.errors import ConfigError, did_you_mean
 from gradkit.sources import (  # noqa: F401  (re-exported: gradkit.config is where callers look)
     _read_yaml,
@@ -348,7 +349,7 @@ def validate(raw: dict[str, Any], source: str = "config") -> RunConfig:
     try:
         cfg = RunConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format(exc, RunConfig, source)) from None
+        raise ConfigError(format_validation_error(exc, RunConfig, source)) from None
     _check_names(cfg, source)
     return cfg
 
@@ -373,7 +374,7 @@ def _check_names(cfg: RunConfig, source: str) -> None:
     try:
         typed = entry.config.model_validate(model)
     except ValidationError as exc:
-        raise ConfigError(_format(exc, entry.config, source, prefix="model")) from None
+        raise ConfigError(format_validation_error(exc, entry.config, source, prefix="model")) from None
     cfg.model = {"name": name, **typed.model_dump(mode="json")}
     if entry.own_tokenizer:  # a pretrained model reads its own tokenizer's ids, nothing else
         wanted = cfg.model["pretrained"]
@@ -381,40 +382,6 @@ def _check_names(cfg: RunConfig, source: str) -> None:
             raise ConfigError(f"invalid config ({source}): data.pretrained={cfg.data.pretrained} "
                               f"differs from model.pretrained={wanted}; drop data.pretrained")
         cfg.data.tokenizer, cfg.data.pretrained = "pretrained", wanted
-
-
-def _fields_at(schema: type[BaseModel], loc: tuple) -> list[str]:
-    for part in loc:
-        field = schema.model_fields.get(str(part))
-        ann = getattr(field, "annotation", None)
-        ann = next((a for a in getattr(ann, "__args__", ()) if isinstance(a, type)
-                    and issubclass(a, BaseModel)), ann)  # `Section | None`: the section
-        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
-            return []
-        schema = ann
-    return list(schema.model_fields)
-
-
-def _format(exc: ValidationError, schema: type[BaseModel], source: str, prefix: str = "") -> str:
-    lines = []
-    for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
-        key = ".".join(str(p) for p in ((prefix,) if prefix else ()) + loc)
-        if err["type"] == "extra_forbidden":
-            parent = ".".join(str(p) for p in ((prefix,) if prefix else ()) + loc[:-1])
-            fields = [f"{parent}.{f}" if parent else f for f in _fields_at(schema, loc[:-1])]
-            hint = did_you_mean(key, fields) or (f"; valid keys: {', '.join(fields)}" if fields else "")
-            lines.append(f"unknown key '{key}'{hint}")
-        elif err["type"] == "literal_error":
-            allowed = re.findall(r"'([^']*)'", err["ctx"]["expected"])
-            lines.append(
-                f"{key}: '{err['input']}' is not one of {', '.join(allowed)}"
-                f"{did_you_mean(err['input'], allowed)}"
-            )
-        else:
-            got = err.get("input")
-            lines.append(f"{key}: {err['msg']} (got {got!r}, a {type(got).__name__})")
-    return f"invalid config ({source}):\n  - " + "\n  - ".join(lines)
 
 
 def dump(cfg: RunConfig) -> str:

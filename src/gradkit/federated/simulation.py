@@ -69,7 +69,7 @@ def run_federated(cfg: C.RunConfig, verbose: bool = True):
     import gradkit.data
     import gradkit.models
     import gradkit.tasks
-    from gradkit.api import seed_everything, select_device
+    from gradkit.training.runtime import seed_everything, select_device
 
     require_flower()
     fc = cfg.federated

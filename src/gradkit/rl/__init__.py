@@ -43,7 +43,7 @@ def _algo(name: str):
 
 def validate_rl(raw: dict[str, Any], source: str) -> dict[str, Any]:
     """The `rl:` section validated by its algorithm's config, with every default filled in."""
-    from gradkit.config import _format
+    from gradkit.config_errors import format_validation_error
     from gradkit.rl.envs import describe
 
     raw = dict(raw)
@@ -53,7 +53,7 @@ def validate_rl(raw: dict[str, Any], source: str) -> dict[str, Any]:
     try:
         cfg = schema.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format(exc, schema, source, prefix="rl")) from None
+        raise ConfigError(format_validation_error(exc, schema, source, prefix="rl")) from None
     spec = describe(cfg.env)
     if cfg.algo == "dqn" and spec["action"] != "discrete":
         raise ConfigError(f"invalid config ({source}): rl.algo=dqn needs discrete actions but "
@@ -76,7 +76,7 @@ def run(cfg, run=None, resume_state: dict | None = None, verbose: bool = True) -
     import torch
 
     from gradkit import config as C
-    from gradkit.api import seed_everything
+    from gradkit.training.runtime import seed_everything
     from gradkit.rl.common import Session
     from gradkit.rl.envs import describe
     from gradkit.run import RunDir, environment

@@ -92,7 +92,7 @@ def _sweep(cfg: C.RunConfig, start: float, end: float, steps: int
     import gradkit.data
     import gradkit.models
     import gradkit.tasks
-    from gradkit.api import seed_everything, select_device
+    from gradkit.training.runtime import seed_everything, select_device
     from gradkit.training.loop import NonFiniteLoss, Stepper, autocast
     from gradkit.training.optim import build_optimizer
 

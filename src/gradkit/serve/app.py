@@ -74,12 +74,16 @@ def create_app(run: Any, limits: Limits = Limits(), source: str | None = None) -
         out = await run_in_threadpool(run.predict, parsed.batch)
         return JSONResponse(respond(run, parsed, out))
 
+    # the page is read once, here, not on every GET /
+    if run.spec.task == "classification" and run.spec.kind == "image":
+        home = files("gradkit.serve").joinpath("page.html").read_text(encoding="utf-8")
+    else:
+        home = (f"<!doctype html><title>gradkit serve</title><p>{run.config.name}: "
+                "POST JSON to /predict; see /metadata and /openapi.json.</p>")
+
     @app.get("/", response_class=HTMLResponse)
     async def page() -> HTMLResponse:
-        if run.spec.task == "classification" and run.spec.kind == "image":
-            return HTMLResponse(files("gradkit.serve").joinpath("page.html").read_text(encoding="utf-8"))
-        return HTMLResponse(f"<!doctype html><title>gradkit serve</title><p>{run.config.name}: "
-                            "POST JSON to /predict; see /metadata and /openapi.json.</p>")
+        return HTMLResponse(home)
 
     return app
 

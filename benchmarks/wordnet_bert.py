@@ -90,7 +90,7 @@ def speed_part(subset: int, test_subset: int, workdir: Path) -> dict[str, Any]:
     import torch
 
     import gradkit as gk
-    from gradkit import pretrained
+    from gradkit.data import pretrained_text as pretrained
     from gradkit.data import make_batches
     from gradkit.training import evaluate
 

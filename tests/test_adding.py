@@ -14,7 +14,7 @@ from gradkit.data.base import fit_stats
 from gradkit.data.adding import TRIVIAL_MSE, load_adding
 from gradkit.errors import ConfigError, DataError
 from gradkit.metrics.baselines import baselines
-from gradkit.runs import list_runs
+from gradkit.listing import list_runs
 
 
 @pytest.fixture(autouse=True)

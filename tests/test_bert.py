@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import gradkit as gk
-from gradkit import pretrained
+from gradkit.data import pretrained_text as pretrained
 from gradkit.config import OptimConfig, resolve
 from gradkit.data import DataSpec
 from gradkit.data.text import encode, pretrained_tokenizer, read_wordnet

@@ -182,7 +182,7 @@ def test_one_client_with_full_participation_is_centralised_training(tmp_path):
     """One client, one round of 2 local epochs = 2 centralised epochs from the same seed: the
     same initial weights, batches and optimiser, so (up to float summation order: the client
     computes in a 1-thread Ray actor) the same final weights and test accuracy."""
-    from gradkit.training import checkpoint
+    from gradkit import checkpoint
 
     run = _federated(tmp_path, "one", "federated.clients=1", "federated.fraction=1.0",
                      "output.report=false", "federated.rounds=1", "federated.local_epochs=2")

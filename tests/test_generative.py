@@ -132,7 +132,8 @@ def test_vae_evaluation_is_a_fixed_binarisation_and_beta_weights_kl():
 
 
 def test_gan_resume_restores_both_networks_and_optimisers(tmp_path, monkeypatch):
-    from gradkit.training import checkpoint, loop
+    from gradkit import checkpoint
+    from gradkit.training import loop
 
     args = dict(data={"name": "digits", "limit": 300}, model={"name": "gan", "hidden": 32},
                 task={"name": "gan"}, optim={"lr": 2e-4, "betas": [0.5, 0.999]},

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 import gradkit as gk
 from gradkit.cli import app
 from gradkit.errors import CheckpointError, ConfigError, StorageError
-from gradkit.run import RunDir
-from gradkit.training import checkpoint
+from gradkit.rundir import RunDir
+from gradkit import checkpoint
 
 QUIET = {"verbose": False}
 FAST = {"report": False, "explain": False}

@@ -15,8 +15,8 @@ from gradkit.rl.buffers import ReplayBuffer  # noqa: E402
 from gradkit.rl.envs import RunningMeanStd  # noqa: E402
 from gradkit.rl.losses import clipped_surrogate, value_loss  # noqa: E402
 from gradkit.rl.returns import gae  # noqa: E402
-from gradkit.run import RunDir  # noqa: E402
-from gradkit.training import checkpoint  # noqa: E402
+from gradkit.rundir import RunDir  # noqa: E402
+from gradkit import checkpoint  # noqa: E402
 
 
 def naive_gae(rewards, values, dones, next_value, gamma, lam):

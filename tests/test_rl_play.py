@@ -19,7 +19,7 @@ from gradkit.errors import GradkitError  # noqa: E402
 from gradkit.rl import load_agent  # noqa: E402
 from gradkit.rl.agent import write_episode_gif  # noqa: E402
 from gradkit.rl.common import EVAL_SEED  # noqa: E402
-from gradkit.training import checkpoint  # noqa: E402
+from gradkit import checkpoint  # noqa: E402
 
 runner = CliRunner()
 
@@ -115,7 +115,7 @@ def test_report_embeds_the_episode_gif_or_says_why_not(ppo_run, tmp_path, monkey
     assert "needs pygame" in reason and not (run_dir / "artifacts" / "episode.gif").exists()
     with pytest.raises(GradkitError, match="needs pygame"):
         gk.rl.play(run_dir, episodes=1, gif=tmp_path / "x.gif")
-    from gradkit.run import RunDir
+    from gradkit.rundir import RunDir
 
     RunDir(run_dir).update_info(episode_gif_skipped=reason)
     html = build_report(run_dir).read_text()

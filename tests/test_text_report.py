@@ -108,7 +108,7 @@ def test_attention_without_cls_starts_at_the_first_word(text_run, tmp_path):
     from gradkit.data.base import Dataset, Split
     from gradkit.inspection import write_attention
     from gradkit.models import build
-    from gradkit.run import RunDir
+    from gradkit.rundir import RunDir
 
     run, texts, y = text_run
     spec = DataSpec.from_dict(run.spec.to_dict())

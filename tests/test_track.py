@@ -13,7 +13,7 @@ import yaml
 import gradkit as gk
 from gradkit import config as C
 from gradkit.errors import ConfigError, GradkitError
-from gradkit.run import RunDir
+from gradkit.rundir import RunDir
 
 for package in ("tensorboard", "mlflow", "wandb"):  # the `track` extra
     pytest.importorskip(package)

@@ -13,7 +13,7 @@ import torch
 
 import gradkit as gk
 from gradkit.errors import CheckpointError, GradkitError
-from gradkit.training import checkpoint
+from gradkit import checkpoint
 
 from conftest import needs_fashion
 

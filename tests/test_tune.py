@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 import gradkit as gk
 from gradkit.cli import app
 from gradkit.errors import ConfigError
-from gradkit.run import RunDir
+from gradkit.rundir import RunDir
 from gradkit.tune.study import tune
 
 pytest.importorskip("optuna")  # the `tune` extra
@@ -186,7 +186,7 @@ def test_lr_find_suggests_a_sane_rate_for_digits_and_prints_the_command(tmp_path
 def test_lr_find_readings_on_a_known_curve():
     import numpy as np
 
-    from gradkit.tune.range_test import readings
+    from gradkit.tune.lr_find import readings
 
     lrs = np.logspace(-6, 0, 61)
     loss = 2 - np.tanh(np.log10(lrs) + 3)  # falls fastest at lr 1e-3, lowest at the end
@@ -196,7 +196,7 @@ def test_lr_find_readings_on_a_known_curve():
 
 
 def test_lr_find_refuses_what_it_cannot_sweep(tmp_path):
-    from gradkit.tune.range_test import lr_find
+    from gradkit.tune.lr_find import lr_find
 
     with pytest.raises(ConfigError, match="reinforcement-learning recipe"):
         lr_find("cartpole-ppo", out=tmp_path / "x", verbose=False)

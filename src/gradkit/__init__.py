@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from gradkit.version import __version__  # noqa: F401  (gradkit.__version__)
 
 _API = {"train", "resume", "fit", "load", "evaluate"}
 _SUBMODULES = {"data", "models", "tasks", "metrics", "report", "config", "rl"}

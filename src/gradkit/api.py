@@ -20,9 +20,10 @@ from gradkit.data import GENERATIVE_TASKS, DataSpec, Dataset, make_batches
 from gradkit.distributed import is_main_process, placement, setup as setup_distributed
 from gradkit.errors import ConfigError, GradkitError, StorageError
 from gradkit.predict import Run
-from gradkit.run import RunDir, environment, save_npz
-from gradkit.training import (NonFiniteLoss, checkpoint, evaluate as evaluate_batches,
-                               fit as fit_loop, in_split_order, predict_split)
+from gradkit.rundir import RunDir, environment, save_npz
+from gradkit import checkpoint
+from gradkit.training import (NonFiniteLoss, evaluate as evaluate_batches, fit as fit_loop,
+                              in_split_order, predict_split)
 from gradkit.track import open_trackers
 from gradkit.training import Callback
 from gradkit.training.loop import resolve_precision

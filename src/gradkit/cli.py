@@ -224,7 +224,7 @@ def runs(ctx: typer.Context,
     """Table of runs with their key metrics (newest first)."""
     if ctx.invoked_subcommand is not None:
         return
-    from gradkit.runs import list_runs
+    from gradkit.listing import list_runs
 
     table = Table(title=f"runs under {root}")
     for col in ("run", "status", "epochs", "test/accuracy", "test/f1_macro", "test/rmse", "seconds"):
@@ -238,9 +238,9 @@ def runs(ctx: typer.Context,
 @runs_app.command("compare")
 def runs_compare(run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run directories.")]) -> None:
     """Side-by-side config differences and metrics of runs."""
-    from gradkit.runs import compare
+    from gradkit.listing import compare_runs
 
-    diff, metrics = _guard(lambda: compare(run_dirs))
+    diff, metrics = _guard(lambda: compare_runs(run_dirs))
     for title, rows in (("config differences", diff), ("metrics", metrics)):
         table = Table(title=title)
         table.add_column("key")

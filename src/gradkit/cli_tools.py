@@ -216,7 +216,7 @@ def lr_find_cmd(
     gradkit lr-find digits-mlp
     gradkit lr-find fashion-cnn optim.name=sgd optim.momentum=0.9 --steps 200
     """
-    from gradkit.tune.range_test import lr_find
+    from gradkit.tune.lr_find import lr_find
 
     items = list(overrides or [])
     if recipe and "=" in recipe:

@@ -8,7 +8,7 @@ import platform
 def report_lines(data_dir: str | None = None) -> list[str]:
     import torch
 
-    from gradkit import __version__
+    from gradkit.version import __version__
     from gradkit.data import DATASETS
     from gradkit.data.resolve import cache_dir
 

@@ -84,7 +84,7 @@ def write_epoch_grid(run, epoch: int, model: torch.nn.Module, noise: torch.Tenso
     """Decode `noise` (fixed across epochs) with `model` in eval mode and save the grid."""
     if run is None:
         return
-    from gradkit.run import atomic_write
+    from gradkit.rundir import atomic_write
 
     was_training = model.training
     model.eval()
@@ -137,7 +137,7 @@ def write_final(task, data, cfg, run, device: torch.device) -> dict[str, np.ndar
     out["interp"] = model.decode((1 - t) * z_ends[0] + t * z_ends[1]).float().cpu().numpy()
     if hasattr(model, "sample"):
         out["samples"] = draw(model, GRID_IMAGES).numpy()
-    from gradkit.run import save_npz
+    from gradkit.rundir import save_npz
 
     save_npz(run.path / "artifacts" / "samples.npz", **out)
     return out
@@ -186,7 +186,7 @@ def write_quality(task, data, cfg, run, device: torch.device, verbose: bool = Tr
 def _write_png(path: str | Path, image: np.ndarray) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    from gradkit.run import atomic_write
+    from gradkit.rundir import atomic_write
 
     atomic_write(path, png_bytes(image))
     return path

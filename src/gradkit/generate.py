@@ -151,7 +151,7 @@ def write_samples(model: torch.nn.Module, data: Any, path: Path, tokens: int = 2
         prompts.append(prompt)
         truths.append(truth)
         samples.append(decode(new, chars))
-    from gradkit.run import save_npz
+    from gradkit.rundir import save_npz
 
     save_npz(path, prompt=np.array(prompts, dtype=str), sample=np.array(samples, dtype=str),
              truth=np.array(truths, dtype=str),

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gradkit.run import atomic_write
+from gradkit.rundir import atomic_write
 from gradkit.training import predict_split
 
 TOP_PAIRS = 5  # confusion pairs kept with examples

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gradkit import config as C
-from gradkit.run import RunDir
+from gradkit.rundir import RunDir, stamp, unique_dir
 
 
 def parent_dir(cfg: C.RunConfig) -> Path:
@@ -31,13 +31,7 @@ def parent_dir(cfg: C.RunConfig) -> Path:
 
             raise CheckpointError(f"{path} already holds runs; choose another --out")
         return path
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = Path(cfg.output.dir) / cfg.name / f"{stamp}-s{cfg.seed}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = Path(cfg.output.dir) / cfg.name / f"{stamp}-s{cfg.seed}-{n}"
-    return path
+    return unique_dir(Path(cfg.output.dir) / cfg.name, f"{stamp()}-s{cfg.seed}")
 
 
 def train_variants(cfg: C.RunConfig, runs: dict[str, C.RunConfig], verbose: bool = True) -> dict[str, Any]:

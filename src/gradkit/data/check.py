@@ -272,7 +272,7 @@ def _text_lengths(data: Dataset) -> Finding:
 
 def scan_csv(path: Path, target: str | None) -> list[Finding]:
     """Every problem of a CSV's columns at once (the loader stops at the first), and repeats."""
-    from gradkit.data.tabular import read_csv
+    from gradkit.data.tabular import cell_number, read_csv
 
     try:
         header, rows = read_csv(path)
@@ -283,7 +283,7 @@ def scan_csv(path: Path, target: str | None) -> list[Finding]:
         missing, infinite, text = [], [], []
         for line, row in enumerate(rows, start=2):
             value = row[j].strip()
-            number = _number(value)
+            number = cell_number(value)
             if number is None:
                 (text if value else missing).append((line, value))
             elif math.isnan(number):
@@ -304,15 +304,6 @@ def scan_csv(path: Path, target: str | None) -> list[Finding]:
         found.append(Finding("duplicate rows", "warning", f"{extra:,} rows repeat an earlier row "
                              "exactly; after a random split some sit in both train and test"))
     return found
-
-
-def _number(text: str) -> float | None:
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def scan_images(root: Path, shape: tuple[int, ...] | None = None) -> list[Finding]:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from gradkit.data.base import DataSpec, Dataset, Split
-from gradkit.data.tabular import read_csv
+from gradkit.data.tabular import parse_numbers, read_csv
 from gradkit.errors import DataError, did_you_mean
 
 # name: (statsmodels.datasets module, value column, time column (None: the index), season, unit)
@@ -83,14 +83,10 @@ def _index(name: str, header: list[str], file: Path, key: str) -> int:
 
 def _numbers(texts: list[str], name: str, file: Path) -> np.ndarray:
     """Floats, NaN for an empty cell; text that is not a number is an error naming its line."""
-    out = np.empty(len(texts), dtype=np.float64)
-    for i, text in enumerate(texts):
-        text = text.strip()
-        try:
-            out[i] = float(text) if text else math.nan
-        except ValueError:
-            raise DataError(f"{file} line {i + 2}: column '{name}' holds '{text}', not a number; "
-                            "a series must be numeric (leave a missing value empty)") from None
+    out, bad = parse_numbers(texts)
+    if bad is not None:
+        raise DataError(f"{file} line {bad + 2}: column '{name}' holds '{texts[bad].strip()}', not a "
+                        "number; a series must be numeric (leave a missing value empty)")
     return out
 
 

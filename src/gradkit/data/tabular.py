@@ -79,21 +79,37 @@ def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
     return header, rows[1:]
 
 
-def _numeric_column(name: str, values: list[str], path: Path) -> np.ndarray:
-    out = np.empty(len(values), dtype=np.float32)
-    missing, infinite = [], []
-    with np.errstate(over="ignore"):  # beyond float32's range becomes inf: reported below
+def cell_number(text: str) -> float | None:
+    """One CSV cell as a number: NaN when it is empty, None when it holds something else."""
+    text = text.strip()
+    if not text:
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def parse_numbers(values: list[str], dtype: type = np.float64) -> tuple[np.ndarray, int | None]:
+    """A column's cells -> numbers (NaN for empty cells, inf beyond the dtype's range), and the
+    index of the first cell that is not a number (None when every one is)."""
+    out = np.empty(len(values), dtype=dtype)
+    with np.errstate(over="ignore"):
         for i, text in enumerate(values):
-            text = text.strip()
-            try:
-                out[i] = float(text) if text else math.nan
-            except ValueError:
-                raise DataError(f"{path}: column '{name}' is not numeric ('{text}' on line {i + 2}); "
-                                "encode it as numbers (e.g. one-hot) or drop the column") from None
-            if math.isnan(out[i]):
-                missing.append(i + 2)
-            elif math.isinf(out[i]):
-                infinite.append(i + 2)
+            number = cell_number(text)
+            if number is None:
+                return out, i
+            out[i] = number
+    return out, None
+
+
+def _numeric_column(name: str, values: list[str], path: Path) -> np.ndarray:
+    out, bad = parse_numbers(values, np.float32)  # beyond float32's range is inf: reported below
+    if bad is not None:
+        raise DataError(f"{path}: column '{name}' is not numeric ('{values[bad].strip()}' on line "
+                        f"{bad + 2}); encode it as numbers (e.g. one-hot) or drop the column")
+    missing = [int(i) + 2 for i in np.flatnonzero(np.isnan(out))]
+    infinite = [int(i) + 2 for i in np.flatnonzero(np.isinf(out))]
     for lines, what, fix in ((missing, "missing/NaN", "fill or drop those rows"),
                              (infinite, "infinite (or beyond float32's ±3.4e38)",
                               "clip or rescale them, or drop those rows")):

@@ -174,7 +174,7 @@ def pretrained_tokenizer(name: str | None, max_length: int) -> Any:
     Its JSON then travels in the spec like one we trained, so batching, trimming and saved
     runs work unchanged. Padding and truncation are ours (`encode`), not the JSON's.
     """
-    from gradkit import pretrained
+    from gradkit.data import pretrained_text as pretrained
 
     if not name:
         raise DataError("data.tokenizer=pretrained needs data.pretrained=MODEL (a folder, a hub id, "

@@ -42,7 +42,7 @@ def train(cfg: C.RunConfig, nproc: int, verbose: bool = True):
 
     >>> run = train(C.resolve("digits-mlp"), nproc=2)
     """
-    from gradkit.run import RunDir
+    from gradkit.rundir import RunDir
 
     check_nproc(nproc, cfg)
     run = RunDir.create(cfg.name, cfg.seed, cfg.output.dir, cfg.output.run_dir)  # empty until rank 0 writes
@@ -57,7 +57,7 @@ def train(cfg: C.RunConfig, nproc: int, verbose: bool = True):
 def resume(run_dir: str | Path, nproc: int, verbose: bool = True):
     """Continue a run (distributed or not) from its last checkpoint on `nproc` local ranks.
     The global batch is the recipe's whatever the ranks, so any `nproc` continues it exactly."""
-    from gradkit.run import RunDir
+    from gradkit.rundir import RunDir
 
     run = RunDir.existing(run_dir)
     check_nproc(nproc, C.load_file(run.config_path))

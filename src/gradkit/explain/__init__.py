@@ -83,7 +83,7 @@ def explain(run_dir: str | Path, method: str = DEFAULT_METHOD, n: int = 16, *, s
     from gradkit.errors import ConfigError
     from gradkit.explain import artifacts
     from gradkit.explain.methods import check_method
-    from gradkit.run import RunDir
+    from gradkit.rundir import RunDir
     from gradkit.training import predict_split
 
     check_name(method)

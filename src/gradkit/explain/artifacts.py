@@ -29,7 +29,7 @@ import torch
 from gradkit.data import normalize
 from gradkit.explain import render
 from gradkit.explain.methods import Attribution, attribute
-from gradkit.run import atomic_write
+from gradkit.rundir import atomic_write
 
 FOLDER = "artifacts/explanations"
 BACKGROUND = 32  # training examples drawn as shap's baselines

@@ -109,7 +109,7 @@ def _remove(target: Path) -> None:
 
 
 def _record(run: Any, record: dict[str, Any], bundle_dir: Path | None) -> None:
-    from gradkit.run import RunDir
+    from gradkit.rundir import RunDir
 
     if bundle_dir is not None:
         manifest = bundle_dir / "manifest.json"

@@ -35,7 +35,7 @@ def is_bundle(path: str | Path) -> bool:
 
 def write_bundle(run: Any, out: Path) -> Path:
     """Write `run` (a loaded gradkit Run) as a bundle in the folder `out`; returns its manifest path."""
-    from gradkit import __version__
+    from gradkit.version import __version__
 
     save_model = _safetensors().save_model
 

@@ -13,8 +13,9 @@ import torch
 from gradkit import config as C
 from gradkit.data import Dataset, make_batches
 from gradkit.errors import ConfigError, GradkitError, did_you_mean
-from gradkit.run import RunDir
-from gradkit.training import checkpoint, evaluate
+from gradkit.rundir import RunDir
+from gradkit import checkpoint
+from gradkit.training import evaluate
 from gradkit.training.loop import better
 
 STRATEGIES = ("fedavg", "fedprox")

@@ -26,7 +26,7 @@ from gradkit import config as C
 from gradkit.errors import ConfigError, GradkitError
 from gradkit.federated.partition import label_counts, partition
 from gradkit.federated.server import ClientErrors, GlobalModel, privacy_statement, sampled_clients
-from gradkit.run import RunDir, environment
+from gradkit.rundir import RunDir, environment
 
 RAY_OBJECT_STORE_BYTES = 300 * 1024**2  # model weights in flight; Ray's default takes 30% of RAM
 
@@ -217,7 +217,7 @@ def _finish(cfg: C.RunConfig, data, task, run: RunDir, device, server: GlobalMod
     """Best global model -> metrics.json (as any run, plus federated/* and the baseline), report."""
     from gradkit.api import _final_metrics, _report
     from gradkit.predict import Run
-    from gradkit.training import checkpoint
+    from gradkit import checkpoint
 
     best = checkpoint.load(run.best, device)
     task.model.load_state_dict(best["models"]["model"])

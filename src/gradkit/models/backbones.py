@@ -237,7 +237,7 @@ def _status(run_dir: Path) -> str:
 def _from_run(weights: str) -> Backbone:
     from gradkit.data import DataSpec
     from gradkit.models import build
-    from gradkit.training import checkpoint
+    from gradkit import checkpoint
 
     if weights in ("imagenet", "none"):
         raise ConfigError(f"model.backbone={RUN} takes its network from a gradkit run, so "

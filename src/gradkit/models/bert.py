@@ -13,7 +13,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from gradkit import pretrained
+from gradkit.data import pretrained_text as pretrained
 from gradkit.config import Section
 from gradkit.errors import ConfigError
 from gradkit.models import register

@@ -14,7 +14,7 @@ from gradkit.report.diagnostics import diagnose
 from gradkit.report.explanations import explanations
 from gradkit.report.federated import federated
 from gradkit.report.rundir import RunData, load_run
-from gradkit.run import atomic_write
+from gradkit.rundir import atomic_write
 
 CONTENTS = (
     ("summary", "Summary"), ("diagnostics", "Diagnostics"), ("federated", "Federated learning"),
@@ -90,5 +90,5 @@ def _footer() -> str:
 
 def _write_atomic(path: Path, text: str) -> None:
     """A reader sees the old report or the new one, never half of one, even if this process
-    dies mid-write (gradkit.run.atomic_write); 0644: a report is meant to be shared."""
+    dies mid-write (gradkit.rundir.atomic_write); 0644: a report is meant to be shared."""
     atomic_write(path, text, mode=0o644)

@@ -79,7 +79,7 @@ def run(cfg, run=None, resume_state: dict | None = None, verbose: bool = True) -
     from gradkit.training.runtime import seed_everything
     from gradkit.rl.common import Session
     from gradkit.rl.envs import describe
-    from gradkit.run import RunDir, environment
+    from gradkit.rundir import RunDir, environment
     from gradkit.track import open_trackers
 
     schema, train = _algo(cfg.rl["algo"])

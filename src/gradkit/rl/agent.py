@@ -70,8 +70,8 @@ def load_agent(run_dir: str | Path, checkpoint: str = "best") -> Agent:
     from gradkit.rl import _algo
     from gradkit.rl.common import mlp
     from gradkit.rl.ppo import ActorCritic
-    from gradkit.run import RunDir
-    from gradkit.training import checkpoint as ckpt
+    from gradkit.rundir import RunDir
+    from gradkit import checkpoint as ckpt
 
     if checkpoint not in CHECKPOINTS:
         raise GradkitError(f"checkpoint must be best or last, got '{checkpoint}'")

@@ -14,9 +14,9 @@ from torch import nn
 
 from gradkit.config import Section
 from gradkit.rl.envs import RunningMeanStd, finished_episodes, make_vec
-from gradkit.run import RunDir
+from gradkit.rundir import RunDir
 from gradkit.track import Tracker
-from gradkit.training import checkpoint
+from gradkit import checkpoint
 
 Policy = Callable[[np.ndarray], np.ndarray]  # raw observations (N, obs_dim) -> actions (N, ...)
 EVAL_SEED = 10_000  # evaluation episodes start from seeds EVAL_SEED + seed*1000 + i, never trained on

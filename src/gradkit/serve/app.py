@@ -105,7 +105,7 @@ def respond(run: Any, parsed: Parsed, out: np.ndarray) -> dict[str, Any]:
 
 def metadata(run: Any, limits: Limits, source: str | None) -> dict[str, Any]:
     """What a client needs to call /predict: the input, the labels, the limits."""
-    from gradkit import __version__
+    from gradkit.version import __version__
     from gradkit.export.bundle import describe_input
 
     spec = run.spec

@@ -16,57 +16,31 @@ import torch
 from torch import nn
 
 from gradkit.metrics import forecast_metrics
-from gradkit.tasks import TASKS, StepFn
-from gradkit.tasks.regression import value_loss
+from gradkit.tasks import TASKS
+from gradkit.tasks.regression import ValueTask
 
 
-class ForecastTask:
+class ForecastTask(ValueTask):
+    """The next `horizon` values (B, H) of each window: MAE, RMSE and MASE in series units."""
+
+    name = "forecast"
+
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
-        self.models = {"model": model}
-        self.model = model
-        self.loss_fn = value_loss(cfg, "forecast")
         if spec.task != "forecast":
             from gradkit.errors import ConfigError
 
             raise ConfigError("task.name=forecast needs a series data set (series-csv, sunspots, "
                               "co2, nile)")
-        self.mean, self.std = spec.target_mean, spec.target_std
         self.horizon, self.mase_scale = spec.horizon, spec.mase_scale
-        self._reset()
-
-    def _scaled(self, y: torch.Tensor) -> torch.Tensor:
-        return (y.float() - self.mean) / self.std
+        super().__init__(model, spec, cfg)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        # -1, not len(x): a traced export (ONNX, TorchScript) would freeze len(x) to its example batch
-        return self.model(x).float().reshape(-1, self.horizon)  # (B, H), standardised
+        # (B, L, 1) standardised windows -> (B, H) standardised forecasts. -1, not len(x): a
+        # traced export (ONNX, TorchScript) would freeze len(x) to its example batch
+        return self.model(x).float().reshape(-1, self.horizon)
 
-    def train_step(self, batch, step: StepFn) -> dict[str, torch.Tensor]:
-        x, y = batch  # (B, L, 1) standardised, (B, H) in series units
-        loss = self.loss_fn(self._forward(x), self._scaled(y))
-        step(loss, "model")
-        return {"loss": loss.detach()}
-
-    def _reset(self) -> None:
-        self._preds: list[torch.Tensor] = []
-        self._targets: list[torch.Tensor] = []
-
-    def eval_step(self, batch) -> None:
-        x, y = batch
-        self._preds.append(self._forward(x).cpu())
-        self._targets.append(y.float().cpu())
-
-    def eval_end(self) -> tuple[dict[str, float], dict[str, Any]]:
-        scaled = torch.cat(self._preds)  # (N, H)
-        target = torch.cat(self._targets)
-        loss = float(self.loss_fn(scaled, self._scaled(target)))
-        pred = scaled * self.std + self.mean
-        self._reset()
-        return {"loss": loss, **forecast_metrics(pred, target, self.mase_scale)}, {}
-
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Standardised windows (N, L, 1) -> forecasts (N, horizon) in series units."""
-        return self._forward(x) * self.std + self.mean
+    def _scores(self, pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        return forecast_metrics(pred, target, self.mase_scale)
 
 
 TASKS.register("forecast", ForecastTask)

@@ -23,21 +23,35 @@ def value_loss(cfg: Any, task: str):
     return LOSSES[name]
 
 
-class RegressionTask:
+class ValueTask:
+    """The shared core of tasks that predict values (abstract: `regression`, `forecast`).
+
+    The model is trained on targets standardised with the training split's mean and std;
+    `_forward` gives its standardised predictions, `predict` and every metric are in the
+    targets' own units (`_scores`).
+    """
+
+    name = ""  # the task.name, in messages
+
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
         self.models = {"model": model}
         self.model = model
-        self.loss_fn = value_loss(cfg, "regression")
+        self.loss_fn = value_loss(cfg, self.name)
         self.mean, self.std = spec.target_mean, spec.target_std
         self._reset()
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _scores(self, pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        raise NotImplementedError
 
     def _scaled(self, y: torch.Tensor) -> torch.Tensor:
         return (y.float() - self.mean) / self.std
 
     def train_step(self, batch, step: StepFn) -> dict[str, torch.Tensor]:
         x, y = batch
-        out = self.model(x).float().squeeze(-1)  # (B,)
-        loss = self.loss_fn(out, self._scaled(y))
+        loss = self.loss_fn(self._forward(x), self._scaled(y))
         step(loss, "model")
         return {"loss": loss.detach()}
 
@@ -47,7 +61,7 @@ class RegressionTask:
 
     def eval_step(self, batch) -> None:
         x, y = batch
-        self._preds.append(self.model(x).float().squeeze(-1).cpu())
+        self._preds.append(self._forward(x).cpu())
         self._targets.append(y.float().cpu())
 
     def eval_end(self) -> tuple[dict[str, float], dict[str, Any]]:
@@ -56,10 +70,23 @@ class RegressionTask:
         loss = float(self.loss_fn(scaled, self._scaled(target)))
         pred = scaled * self.std + self.mean
         self._reset()
-        return {"loss": loss, **regression_metrics(pred, target)}, {}
+        return {"loss": loss, **self._scores(pred, target)}, {}
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x).float().squeeze(-1) * self.std + self.mean
+        """Normalised inputs -> predictions in the targets' own units."""
+        return self._forward(x) * self.std + self.mean
+
+
+class RegressionTask(ValueTask):
+    """One value per example (B,): MSE, RMSE, MAE and R² in the target's units."""
+
+    name = "regression"
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).float().squeeze(-1)  # (B,), standardised
+
+    def _scores(self, pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        return regression_metrics(pred, target)
 
 
 TASKS.register("regression", RegressionTask)

@@ -25,7 +25,7 @@ from gradkit.errors import GradkitError
 
 if TYPE_CHECKING:
     from gradkit.config import RunConfig
-    from gradkit.run import RunDir
+    from gradkit.rundir import RunDir
     from gradkit.training.loop import FitState
 
 TRACKERS = ("tensorboard", "mlflow", "wandb")

@@ -24,7 +24,7 @@ from gradkit.data.augment import build_augment
 from gradkit.distributed.context import LOCAL, Dist
 from gradkit.errors import ConfigError, GradkitError
 from gradkit.models.freeze import Transferable
-from gradkit.training import checkpoint
+from gradkit import checkpoint
 from gradkit.training.optim import build_optimizer, build_scheduler, param_groups
 from gradkit.training.progress import Progress
 from gradkit.training.tally import StepListener, Tally

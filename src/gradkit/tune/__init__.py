@@ -10,7 +10,7 @@
     found = gradkit.tune.lr_find("digits-mlp")
 
 `study.py` runs the study, `trial.py` one trial, `space.py` parses and checks `--space`,
-`outputs.py` and `report.py` write what a study leaves, `range_test.py` the learning-rate range test.
+`outputs.py` and `report.py` write what a study leaves, `lr_find.py` the learning-rate range test.
 Optuna is imported only when a study runs.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ def __getattr__(name: str) -> Any:
 
         return tune
     if name == "lr_find":
-        from gradkit.tune.range_test import lr_find
+        from gradkit.tune.lr_find import lr_find
 
         return lr_find
     raise AttributeError(f"module 'gradkit.tune' has no attribute '{name}'")

@@ -10,7 +10,7 @@ import yaml
 
 from gradkit import config as C
 from gradkit.errors import GradkitError
-from gradkit.run import atomic_write
+from gradkit.rundir import atomic_write
 from gradkit.tune import space as S
 
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from gradkit.report import sections as H
 from gradkit.report.plots import figure_uri
-from gradkit.run import atomic_write
+from gradkit.rundir import atomic_write
 
 
 def build_report(study_dir: Path, study, rows: list[dict[str, Any]], settings, dims, result) -> Path:

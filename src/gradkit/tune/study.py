@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -170,13 +169,10 @@ def _check_choices(s: Settings, rl: bool) -> None:
 
 
 def _new_dir(s: Settings) -> Path:
+    from gradkit.rundir import stamp, unique_dir
+
     cfg = s.resolve({})
-    path = Path(cfg.output.dir) / cfg.name / f"tune-{time.strftime('%Y%m%d-%H%M%S')}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = path.with_name(f"tune-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
-    return path
+    return unique_dir(Path(cfg.output.dir) / cfg.name, f"tune-{stamp()}")
 
 
 @contextmanager
@@ -208,7 +204,7 @@ def _save_settings(study_dir: Path, s: Settings) -> None:
             raise ConfigError(f"{study_dir} holds a study with other settings ("
                               + "; ".join(f"{k}: {old.get(k)!r}, now {new[k]!r}" for k in diff)
                               + "); resume it with the same ones, or choose another --out")
-    from gradkit.run import atomic_write
+    from gradkit.rundir import atomic_write
 
     atomic_write(path, json.dumps(new, indent=2) + "\n")
 

@@ -46,7 +46,7 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def compare(run_dirs: list[str | Path]) -> tuple[list[tuple[str, list[str]]], list[tuple[str, list[str]]]]:
+def compare_runs(run_dirs: list[str | Path]) -> tuple[list[tuple[str, list[str]]], list[tuple[str, list[str]]]]:
     """(config keys that differ, metrics) as rows of one string per run."""
     configs, metrics = [], []
     for d in run_dirs:

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from gradkit.errors import CheckpointError
-from gradkit.run import atomic_write
+from gradkit.rundir import atomic_write
 
 FORMAT = "gradkit-checkpoint-1"
 

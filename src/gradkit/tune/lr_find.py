@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import shlex
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import torch
 
 from gradkit import config as C
 from gradkit.errors import ConfigError
-from gradkit.run import atomic_write
+from gradkit.rundir import atomic_write, stamp, unique_dir
 
 BETA = 0.98  # smoothing of the loss (fastai)
 DIVERGED = 4.0  # stop once the smoothed loss exceeds this multiple of its minimum
@@ -165,12 +164,7 @@ def _command(recipe, config_file, overrides, lr: float) -> str:
 
 
 def _new_dir(cfg: C.RunConfig) -> Path:
-    path = Path(cfg.output.dir) / cfg.name / f"lr-find-{time.strftime('%Y%m%d-%H%M%S')}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = path.with_name(f"lr-find-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
-    return path
+    return unique_dir(Path(cfg.output.dir) / cfg.name, f"lr-find-{stamp()}")
 
 
 def _write(found: LRFind, cfg: C.RunConfig, path: Path) -> Path:

@@ -77,6 +77,25 @@ def save_npz(path: Path, **arrays: Any) -> None:
     atomic_write(path, buf.getvalue())
 
 
+def unique_dir(parent: str | Path, stem: str) -> Path:
+    """`parent/stem`, or the first of `stem-2`, `stem-3`... that does not exist yet (not created).
+
+    >>> unique_dir("runs/digits-mlp", f"{stamp()}-s0")
+    PosixPath('runs/digits-mlp/20260101-120000-s0')
+    """
+    path = Path(parent) / stem
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path(parent) / f"{stem}-{n}"
+    return path
+
+
+def stamp() -> str:
+    """The local time as it names run directories: YYYYmmdd-HHMMSS."""
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
 class RunDir:
     """Paths and atomic writers for one run directory."""
 
@@ -91,12 +110,7 @@ class RunDir:
                 raise CheckpointError(f"{path} already holds a run; choose another --out or "
                                       f"continue it with `gradkit train --resume {path}`")
         else:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            path = Path(root) / name / f"{stamp}-s{seed}"
-            n = 1
-            while path.exists():
-                n += 1
-                path = Path(root) / name / f"{stamp}-s{seed}-{n}"
+            path = unique_dir(Path(root) / name, f"{stamp()}-s{seed}")
         (path / "checkpoints").mkdir(parents=True, exist_ok=True)
         return cls(path)
 
@@ -185,7 +199,7 @@ def environment(device: str) -> dict[str, Any]:
 
     import torch
 
-    from gradkit import __version__
+    from gradkit.version import __version__
 
     try:  # read from the installed metadata: importing torchvision takes ~1.5 s
         vision = version("torchvision")

@@ -127,10 +127,14 @@ def plain_samples(generator, n: int, seed: int = 1):
 
 
 def score(samples, n: int) -> dict[str, Any]:
-    from gradkit.metrics.fid import quality_report
+    import gradkit as gk
+    from gradkit.engine.reference import for_fid
+    from gradkit.metrics.fid import ClassifierFeatures, quality_report
 
     start = time.perf_counter()
-    q = quality_report(samples, "fashion-mnist", n=n)
+    reference, classifier = for_fid("fashion-mnist")  # the one gradkit's own FID uses, cached
+    q = quality_report(samples, gk.data.load("fashion-mnist"), reference,
+                       ClassifierFeatures(classifier), n=n)
     q["seconds"] = time.perf_counter() - start
     return q
 

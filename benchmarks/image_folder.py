@@ -71,12 +71,11 @@ def write_pngs(root: Path, limit: int | None) -> tuple[int, float]:
 
 def run_variant(name: str, data: dict[str, Any], epochs: int, workdir: Path) -> dict[str, Any]:
     import gradkit as gk
-    from gradkit.config import resolve
-    from gradkit.data import build
+    from gradkit.engine import build_data, resolve
 
     cfg = resolve(RECIPE, overrides=[f"data.{k}={v}" for k, v in data.items()])
     start = time.perf_counter()
-    ds = build(cfg.data, cfg.task.name, cfg.seed)
+    ds = build_data(cfg)
     build_seconds = time.perf_counter() - start
     start = time.perf_counter()
     run = gk.train(RECIPE, data=data, train={"epochs": epochs}, out=workdir / name, verbose=False,

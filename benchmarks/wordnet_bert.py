@@ -98,7 +98,7 @@ def speed_part(subset: int, test_subset: int, workdir: Path) -> dict[str, Any]:
                    data={"limit": subset}, train={"epochs": 1})
     cfg, info = run.config, json.loads((run.dir / "run.json").read_text())
     history = [json.loads(line) for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
-    data = gk.data.build(cfg.data, cfg.task.name, cfg.seed)  # the same glosses the run saw
+    data = run.data()  # the same glosses the run saw
     pick = np.random.default_rng(0).choice(len(data.test), min(test_subset, len(data.test)), replace=False)
     test = data.test.take(np.sort(pick))
     scalars, _ = evaluate(run.task, make_batches(test, data.spec, 256, torch.device("cpu")),

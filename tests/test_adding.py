@@ -7,13 +7,13 @@ import torch
 import yaml
 
 import gradkit as gk
-from gradkit import config as C
+from gradkit import engine
 from gradkit.config import DataConfig
 from gradkit.data import normalize
 from gradkit.data.base import fit_stats
 from gradkit.data.adding import TRIVIAL_MSE, load_adding
 from gradkit.errors import ConfigError, DataError
-from gradkit.metrics.baselines import baselines
+from gradkit.metrics.baselines import value_baselines
 from gradkit.listing import list_runs
 
 
@@ -70,7 +70,7 @@ def test_bad_sizes_are_clear_errors():
 
 def test_predict_the_mean_scores_one_sixth():
     ds = load_adding(DataConfig(name="adding", length=10, samples=20000), 0)  # 4,000 test
-    mse = baselines(ds)["baseline/mean/mse"]
+    mse = value_baselines(ds)["baseline/mean/mse"]
     # (S - 1)^2 for S = U1 + U2 (triangular on [0, 2]) has variance E[(S-1)^4] - (1/6)^2 =
     # 1/15 - 1/36 = 7/180, so the test mean of 4,000 has a standard error of ~0.0031;
     # the train mean's own error adds ~(0.41 / sqrt(14,000))^2, negligible. Allow 4 SE.
@@ -82,7 +82,7 @@ def test_predict_the_mean_scores_one_sixth():
 
 
 def test_variants_merge_over_the_recipe_and_overrides_reach_each():
-    cfg, runs = C.resolve_runs("adding-rnn-vs-lstm", overrides=[
+    cfg, runs = engine.resolve_runs("adding-rnn-vs-lstm", overrides=[
         "data.length=50", "variants.lstm.model.hidden=32"])
     assert list(runs) == ["rnn", "lstm"] and set(cfg.variants) == {"rnn", "lstm"}
     assert runs["rnn"].model["name"] == "rnn" and runs["lstm"].model["name"] == "lstm"
@@ -90,9 +90,9 @@ def test_variants_merge_over_the_recipe_and_overrides_reach_each():
     assert all(r.data.length == 50 and r.train.grad_clip == 1.0 for r in runs.values())
     assert runs["lstm"].name == "adding-rnn-vs-lstm/lstm" and runs["lstm"].variants == {}
     # A command-line override wins over a variant's own setting, in every variant.
-    _, runs = C.resolve_runs("adding-rnn-vs-lstm", overrides=["model.name=gru"])
+    _, runs = engine.resolve_runs("adding-rnn-vs-lstm", overrides=["model.name=gru"])
     assert {r.model["name"] for r in runs.values()} == {"gru"}
-    assert C.resolve_runs("digits-mlp")[1] == {}
+    assert engine.resolve_runs("digits-mlp")[1] == {}
 
 
 @pytest.mark.parametrize("override, message", [
@@ -107,12 +107,12 @@ def test_variants_merge_over_the_recipe_and_overrides_reach_each():
 ])
 def test_a_bad_variant_fails_naming_it(override, message):
     with pytest.raises(ConfigError, match=message):
-        C.resolve_runs("adding-rnn-vs-lstm", overrides=[override])
+        engine.resolve_runs("adding-rnn-vs-lstm", overrides=[override])
 
 
 def test_bad_variant_name():
     with pytest.raises(ConfigError, match="variant name 'a/b'"):
-        C.validate({"variants": {"a/b": {}}})
+        engine.validate({"variants": {"a/b": {}}})
 
 
 def test_every_variant_is_validated_before_any_trains(tmp_path):
@@ -129,7 +129,7 @@ def test_variants_train_as_runs_under_one_parent_with_a_comparison_report(tmp_pa
     for name, run in runs.items():
         assert run.dir == out / name and run.metrics["test/mse"] > 0
         assert "baseline/mean/mse" in run.metrics and (run.dir / "report.html").is_file()
-        saved = C.load_file(run.dir / "config.yaml")  # an ordinary run: reloads exactly
+        saved = engine.load_file(run.dir / "config.yaml")  # an ordinary run: reloads exactly
         assert saved.model["name"] == name and saved.variants == {} and saved.data.length == 8
     info = json.loads((out / "comparison.json").read_text())
     assert info["status"] == "completed" and info["variants"] == {"rnn": "rnn", "lstm": "lstm"}

@@ -10,7 +10,8 @@ import torch
 
 import gradkit as gk
 from gradkit.data import pretrained_text as pretrained
-from gradkit.config import OptimConfig, resolve
+from gradkit.config import OptimConfig
+from gradkit.engine import resolve
 from gradkit.data import DataSpec
 from gradkit.data.text import encode, pretrained_tokenizer, read_wordnet
 from gradkit.errors import ConfigError

@@ -12,7 +12,7 @@ import gradkit as gk
 from gradkit.cli import app
 from gradkit.data import DataSpec
 from gradkit.errors import DataError
-from gradkit.generate import continue_ids, encode_prompt, generate
+from gradkit.sampling import continue_ids, encode_prompt, generate
 from gradkit.metrics.language import bigram_probs, unigram
 from gradkit.models import build
 from gradkit.models.transformer import scaled_dot_product_attention

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import gradkit as gk
 from gradkit.cli import app
-from gradkit.data.check import check_data
+from gradkit.doctor import check_data
 from gradkit.errors import ConfigError
 
 
@@ -101,8 +101,7 @@ def test_leaked_and_imbalanced_rows_are_warned_with_exact_counts(tmp_path):
     found = check_data(str(_config(tmp_path, tmp_path / "d.csv")))
     checks = _by_check(found)
     assert found.count("error") == 0
-    data = gk.data.build(gk.config.resolve(file=_config(tmp_path, tmp_path / "d.csv")).data,
-                         "classification", 0)
+    data = gk.data.build(gk.resolve(file=_config(tmp_path, tmp_path / "d.csv")).data, "classes", 0)
     leaked = _overlap(data.train.x, data.test.x)
     assert leaked > 0
     assert checks["train/test overlap"][0].detail.startswith(f"{leaked} of {len(data.test)} test")
@@ -118,7 +117,7 @@ def test_text_lengths_and_duplicate_texts(tmp_path):
                  "data.top_k=null"]
     found = check_data("wordnet-lstm", overrides)
     checks = _by_check(found)
-    data = gk.data.build(gk.config.resolve("wordnet-lstm", overrides=overrides).data, "classification", 0)
+    data = gk.data.build(gk.resolve("wordnet-lstm", overrides=overrides).data, "classes", 0)
     leaked = sum(t in set(data.train.text) for t in data.test.text)  # val was carved from train
     assert 1 <= leaked <= 2 and checks["train/test overlap"][0].detail.startswith(f"{leaked} of 3 test")
     length = checks["text length"][0]

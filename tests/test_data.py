@@ -133,8 +133,13 @@ def test_csv_missing_file_and_not_utf8(tmp_path):
 
 
 def test_task_mismatch_is_a_config_error():
-    with pytest.raises(ConfigError, match="data set 'diabetes' is for regression"):
-        D.build(DataConfig(name="diabetes"), "classification", 0)
+    from gradkit.engine import build_data, resolve
+
+    with pytest.raises(ConfigError, match="data set 'diabetes' is for regression, but "
+                                          "task.name=classification; set task.name=regression"):
+        build_data(resolve(overrides=["data.name=diabetes"]))
+    with pytest.raises(ConfigError, match="data set 'diabetes' holds values, not classes"):
+        D.build(DataConfig(name="diabetes"), "classes", 0)
 
 
 @needs_fashion

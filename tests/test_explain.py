@@ -22,13 +22,14 @@ from typer.testing import CliRunner
 
 import gradkit as gk
 from gradkit import config as C
+from gradkit import engine
 from gradkit.cli import app
 from gradkit.data import normalize
 from gradkit.errors import ConfigError, GradkitError
 from gradkit.explain import explain
-from gradkit.explain.artifacts import choose, compute
-from gradkit.explain.methods import attribute, baseline_for
-from gradkit.explain.render import highlight_html
+from gradkit.artifacts.explanations import choose, compute
+from gradkit.artifacts.attribution import attribute, baseline_for
+from gradkit.report.attributions import highlight_html
 from gradkit.report import build_report
 from gradkit.training import predict_split
 
@@ -275,7 +276,7 @@ def test_no_explain_skips_the_explanations_and_the_section(tmp_path):
     html = build_report(run.dir).read_text()  # a broken file shrinks to a note
     assert "artifacts/explanations/saliency.json could not be read (JSONDecodeError" in html
     with pytest.raises(ConfigError, match="did you mean 'output.explain'"):
-        C.resolve("digits-mlp", overrides=["output.explian=false"])
+        engine.resolve("digits-mlp", overrides=["output.explian=false"])
     with pytest.raises(GradkitError, match=r"gradcam does not fit.*nn\.Conv2d.*use one of: "
                        "integrated-gradients, saliency, occlusion, shap"):
         explain(run.dir, "gradcam")
@@ -288,7 +289,7 @@ def test_runs_that_are_not_classifiers_are_refused_by_name(tmp_path):
                          ("cartpole-ppo", "reinforcement-learning run")):
         folder = tmp_path / recipe
         folder.mkdir()
-        (folder / "config.yaml").write_text(C.dump(C.resolve(recipe)))
+        (folder / "config.yaml").write_text(C.dump(engine.resolve(recipe)))
         with pytest.raises(GradkitError, match=f"supports classification runs.*{what}"):
             explain(folder)
     code = CliRunner().invoke(app, ["explain", str(tmp_path / "diabetes-linear")])

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 import gradkit as gk
 from conftest import needs_fashion
 from gradkit import config as C
+from gradkit import engine
 from gradkit.cli import app
 from gradkit.errors import ConfigError, GradkitError
 from gradkit.federated.partition import label_counts, parse_partition, partition
@@ -75,16 +76,16 @@ def test_partition_refuses_impossible_splits():
 def test_federated_config_errors_name_the_key_and_the_fix():
     with pytest.raises(ConfigError, match=r"federated.strategy: 'fedavgg' is not one of fedavg, "
                                           r"fedprox \(did you mean 'fedavg'\?\)"):
-        C.resolve("federated-fashion-mlp-iid", overrides=["federated.strategy=fedavgg"])
+        engine.resolve("federated-fashion-mlp-iid", overrides=["federated.strategy=fedavgg"])
     with pytest.raises(ConfigError, match="did you mean 'dirichlet'"):
-        C.resolve("fashion-mlp", overrides=["federated.partition=dirichle:0.3"])
+        engine.resolve("fashion-mlp", overrides=["federated.partition=dirichle:0.3"])
     with pytest.raises(ConfigError, match=r"unknown key 'federated.round' \(did you mean 'federated.rounds'"):
-        C.resolve("federated-fashion-mlp-iid", overrides=["federated.round=3"])
+        engine.resolve("federated-fashion-mlp-iid", overrides=["federated.round=3"])
     with pytest.raises(ConfigError, match="needs both federated.dp_clip"):
-        C.resolve("federated-fashion-mlp-iid", overrides=["federated.dp_clip=1.0"])
-    cfg = C.resolve("federated-fashion-cnn-noniid")
+        engine.resolve("federated-fashion-mlp-iid", overrides=["federated.dp_clip=1.0"])
+    cfg = engine.resolve("federated-fashion-cnn-noniid")
     assert (cfg.federated.partition, cfg.federated.strategy) == ("dirichlet:0.3", "fedprox")
-    assert C.resolve("fashion-mlp").federated is None  # an ordinary recipe stays centralised
+    assert engine.resolve("fashion-mlp").federated is None  # an ordinary recipe stays centralised
 
 
 def test_cli_bad_strategy_and_missing_extra(monkeypatch):
@@ -106,8 +107,8 @@ def test_fedprox_term_pulls_local_weights_toward_the_global_model():
     from gradkit.data import build
     from gradkit.federated.client import local_fit
 
-    cfg = C.resolve("digits-mlp", overrides=["federated.local_epochs=2", "optim.lr=0.01"])
-    data = build(cfg.data, "classification", 0)
+    cfg = engine.resolve("digits-mlp", overrides=["federated.local_epochs=2", "optim.lr=0.01"])
+    data = build(cfg.data, "classes", 0)
     start = gradkit.models.build(cfg.model, data.spec).state_dict()
     idx = np.arange(300)
     drift = {}
@@ -153,7 +154,7 @@ def _federated(tmp_path, name, *overrides):
 @needs_fashion
 @needs_flower
 def test_fedavg_with_five_iid_clients_learns_round_over_round(tmp_path):
-    from gradkit.api import evaluate
+    from gradkit.engine import evaluate
     from gradkit.report import build_report
 
     run = _federated(tmp_path, "fedavg", "federated.clients=5", "federated.fraction=1.0",

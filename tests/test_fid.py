@@ -7,11 +7,16 @@ import torch
 
 import gradkit as gk
 from gradkit.errors import ConfigError, DataError
+from gradkit.engine import reference as R
 from gradkit.metrics import fid as F
 
 from conftest import needs_fashion
 
 QUIET = {"verbose": False, "output": {"report": False}}
+
+
+def features_of(run_dir):
+    return F.ClassifierFeatures(gk.load(run_dir))
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +36,7 @@ def digits():
 
 @pytest.fixture(scope="module")
 def features(digits_runs):
-    return F.ClassifierFeatures(digits_runs["cnn"])
+    return features_of(digits_runs["cnn"])
 
 
 def frechet_oracle(a: np.ndarray, b: np.ndarray) -> float:
@@ -44,7 +49,7 @@ def frechet_oracle(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.mark.parametrize("kind", ["cnn", "mlp"])
 def test_features_are_the_input_of_the_last_linear_layer(digits_runs, digits, kind):
-    feats = F.ClassifierFeatures(digits_runs[kind])
+    feats = features_of(digits_runs[kind])
     _, test01, _ = digits
     f, logits = feats.features_and_logits(test01[:50])
     assert f.shape == (50, feats.num_features) and logits.shape == (50, 10)
@@ -94,7 +99,7 @@ def test_class_histogram_follows_the_labels_and_shows_collapse(features, digits)
 def test_reference_classifier_is_trained_once_then_reused(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GRADKIT_CACHE", str(tmp_path / "gkcache"))
     over = ["train.epochs=3", "output.report=false"]
-    first = F.reference_classifier("digits", overrides=over)
+    first = R.reference_classifier("digits", overrides=over)
     assert first.trained_now and "training the reference classifier" in capsys.readouterr().out
     assert first.dir.parent == tmp_path / "gkcache" / "classifiers" / "digits"
     assert first.test_accuracy > 0.8 and first.recipe == "digits-cnn"
@@ -103,8 +108,10 @@ def test_reference_classifier_is_trained_once_then_reused(tmp_path, monkeypatch,
     def no_training(*args, **kwargs):
         raise AssertionError("the cached classifier was trained again")
 
-    monkeypatch.setattr(gk, "train", no_training)
-    again = F.reference_classifier("digits", overrides=over)
+    import gradkit.engine.supervised
+
+    monkeypatch.setattr(gradkit.engine.supervised, "run_supervised", no_training)
+    again = R.reference_classifier("digits", overrides=over)
     assert not again.trained_now and again.dir == first.dir
     assert again.test_accuracy == first.test_accuracy
     assert (first.dir / "checkpoints" / "best.pt").stat().st_mtime_ns == stamp
@@ -114,41 +121,43 @@ def test_reference_classifier_is_trained_once_then_reused(tmp_path, monkeypatch,
 def test_an_interrupted_cached_run_is_trained_again(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADKIT_CACHE", str(tmp_path))
     over = ["train.epochs=1", "output.report=false"]
-    first = F.reference_classifier("digits", overrides=over, verbose=False)
+    first = R.reference_classifier("digits", overrides=over, verbose=False)
     (first.dir / "metrics.json").unlink()  # as if killed before the test pass
-    assert F.reference_classifier("digits", overrides=over, verbose=False).trained_now
+    assert R.reference_classifier("digits", overrides=over, verbose=False).trained_now
 
 
 def test_clear_errors(digits_runs, features, tmp_path):
     with pytest.raises(ConfigError, match="did you mean 'fashion-mnist'"):
-        F.reference_classifier("fashion-mnst")
+        R.reference_classifier("fashion-mnst")
     iris = gk.train("iris-mlp", out=tmp_path / "iris", train={"epochs": 2}, **QUIET)
     with pytest.raises(ConfigError, match="classifier of images"):
-        F.ClassifierFeatures(iris.dir)
+        features_of(iris.dir)
     with pytest.raises(ConfigError, match="classifier of images"):
-        F.reference_classifier("iris", iris.dir)
+        R.reference_classifier("iris", iris.dir)
     with pytest.raises(ConfigError, match="classifies 'digits', not 'fashion-mnist'"):
-        F.reference_classifier("fashion-mnist", digits_runs["cnn"])
+        R.reference_classifier("fashion-mnist", digits_runs["cnn"])
     with pytest.raises(DataError, match=r"takes \(N, 1, 8, 8\)"):
         features(torch.rand(4, 1, 28, 28))
     with pytest.raises(DataError, match=r"in \[0, 1\]"):
-        F.quality_report(torch.rand(10, 1, 8, 8) * 2 - 1, "digits", digits_runs["cnn"])
+        F.quality_report(torch.rand(10, 1, 8, 8) * 2 - 1, gk.data.load("digits"),
+                         R.reference_classifier("digits", digits_runs["cnn"]), features)
 
 
 def test_quality_report_on_digits(digits_runs, digits):
     data, test01, _ = digits
-    ref = F.reference_classifier("digits", digits_runs["cnn"])
+    ref = R.reference_classifier("digits", digits_runs["cnn"])
     assert ref.recipe is None and ref.test_accuracy > 0.95
-    noise = F.quality_report(torch.rand(300, 1, 8, 8), data, ref)
+    noise = F.quality_report(torch.rand(300, 1, 8, 8), data, ref, features_of(ref.dir))
     assert noise["n"] == 300 and noise["classifier_run"] == str(digits_runs["cnn"])
     assert noise["classifier_accuracy"] == ref.test_accuracy and noise["feature_dim"] == 128
     assert noise["fid"] > 20 * noise["fid_floor"] > 0
     # the floor is real_floor's, on the same n and seed
-    assert noise["fid_floor"] == pytest.approx(F.real_floor(data, F.ClassifierFeatures(ref.dir), 300),
+    assert noise["fid_floor"] == pytest.approx(F.real_floor(data, features_of(ref.dir), 300),
                                                rel=1e-5)
     assert noise["real_class_histogram"]["classes_covered"] == 10
     # real train images as "samples": a perfect generator scores near the floor
-    perfect = F.quality_report(F.as_unit_images(data.train.x[-300:], 16), data, ref)
+    perfect = F.quality_report(F.as_unit_images(data.train.x[-300:], 16), data, ref,
+                               features_of(ref.dir))
     assert perfect["fid"] < 2 * perfect["fid_floor"]
 
 
@@ -159,9 +168,10 @@ def test_quality_report_on_fashion_with_a_small_classifier(tmp_path, monkeypatch
 
     ~30 s, most of it gk.train's logistic-regression baseline on 784 raw pixels."""
     monkeypatch.setenv("GRADKIT_CACHE", str(tmp_path))
-    ref = F.reference_classifier("fashion-mnist", verbose=False, overrides=[
+    ref = R.reference_classifier("fashion-mnist", verbose=False, overrides=[
         "data.limit=1500", "train.epochs=3", "output.report=false", "model.channels=[8,16]"])
     assert ref.test_accuracy > 0.7
-    q = F.quality_report(torch.rand(1000, 1, 28, 28), "fashion-mnist", ref)
+    q = F.quality_report(torch.rand(1000, 1, 28, 28), gk.data.load("fashion-mnist"), ref,
+                         features_of(ref.dir))
     assert q["n"] == 1000 and q["class_histogram"]["class_names"][0] == "t-shirt/top"
     assert q["fid"] > 10 * q["fid_floor"] > 0

@@ -12,7 +12,7 @@ import gradkit.data as D
 from gradkit.cli import app
 from gradkit.data.folder import read_image
 from gradkit.errors import ConfigError, DataError
-from gradkit.predict import load_image
+from gradkit.data.inputs import load_image
 
 QUIET = {"verbose": False}
 CPU = torch.device("cpu")
@@ -200,4 +200,4 @@ def test_a_corrupt_file_met_by_a_worker_is_named_without_its_traceback(tmp_path)
 ])
 def test_new_keys_are_checked(override, message):
     with pytest.raises(ConfigError, match=message):
-        gk.config.resolve(overrides=["data.name=image-folder", override])
+        gk.resolve(overrides=["data.name=image-folder", override])

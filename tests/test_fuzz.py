@@ -17,6 +17,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, event, given, settings, strategies as st  # noqa: E402
 
 from gradkit import config as C  # noqa: E402
+from gradkit import engine
 from gradkit.config import DataConfig, OptimConfig, OutputConfig, TaskConfig, TrainConfig  # noqa: E402
 from gradkit.data import corpus, tabular, text  # noqa: E402
 from gradkit.errors import GradkitError  # noqa: E402
@@ -82,7 +83,7 @@ def outcome(make):
 
 def round_trip(cfg):
     """The config after the config.yaml round trip that `gradkit train --resume` relies on."""
-    return C.validate(yaml.safe_load(C.dump(cfg)), "round trip")
+    return engine.validate(yaml.safe_load(C.dump(cfg)), "round trip")
 
 
 # ---------------------------------------------------------------- config files and overrides
@@ -93,7 +94,7 @@ def round_trip(cfg):
 def test_any_yaml_config_resolves_or_is_a_config_error(tmp_path, raw):
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    message, cfg = outcome(lambda: C.resolve(file=path))
+    message, cfg = outcome(lambda: engine.resolve(file=path))
     assert message.strip() if message is not None else round_trip(cfg) == cfg
 
 
@@ -102,23 +103,23 @@ def test_any_yaml_config_resolves_or_is_a_config_error(tmp_path, raw):
 def test_any_bytes_as_a_config_file_are_a_config_error_at_worst(tmp_path, content):
     path = tmp_path / "mine.yaml"
     path.write_bytes(content)
-    message, cfg = outcome(lambda: C.resolve(file=path))
+    message, cfg = outcome(lambda: engine.resolve(file=path))
     assert message.strip() if message is not None else round_trip(cfg) == cfg
 
 
 @FUZZ
 @given(items=overrides)
 def test_any_command_line_overrides_resolve_or_are_a_config_error(items):
-    message, cfg = outcome(lambda: C.resolve("digits-mlp", overrides=items))
+    message, cfg = outcome(lambda: engine.resolve("digits-mlp", overrides=items))
     assert message.strip() if message is not None else round_trip(cfg) == cfg
 
 
 def test_a_folder_or_unreadable_file_as_config_is_a_config_error(tmp_path):
     with pytest.raises(GradkitError, match="is a folder"):
-        C.resolve(file=tmp_path)
+        engine.resolve(file=tmp_path)
     (tmp_path / "latin.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
     with pytest.raises(GradkitError, match="not UTF-8 text"):
-        C.resolve(file=tmp_path / "latin.yaml")
+        engine.resolve(file=tmp_path / "latin.yaml")
 
 
 # ---------------------------------------------------------------- the CSV loader
@@ -157,7 +158,8 @@ def test_any_csv_table_loads_soundly_or_is_a_data_error(tmp_path, table):
     path = tmp_path / "t.csv"
     with open(path, "w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows([header, *rows])
-    message, data = outcome(lambda: tabular.load_csv(str(path), target, task, 0.1, 0.2, 0, None))
+    message, data = outcome(lambda: tabular.load_csv(str(path), target, task == "classification",
+                                                     0.1, 0.2, 0, None))
     if message is not None:
         assert message.strip()
         return
@@ -173,7 +175,7 @@ def test_any_csv_table_loads_soundly_or_is_a_data_error(tmp_path, table):
 def test_any_bytes_as_csv_are_a_data_error_at_worst(tmp_path, content):
     path = tmp_path / "t.csv"
     path.write_bytes(content)
-    message, data = outcome(lambda: tabular.load_csv(str(path), "y", "classification", 0.1, 0.2, 0, None))
+    message, data = outcome(lambda: tabular.load_csv(str(path), "y", True, 0.1, 0.2, 0, None))
     assert message is None or message.strip()
 
 

@@ -8,6 +8,7 @@ import torch
 
 import gradkit as gk
 from gradkit import config as C
+from gradkit import engine
 from gradkit.data import DataSpec
 from gradkit.errors import ConfigError
 from gradkit.models import build
@@ -215,13 +216,13 @@ def test_bad_options_are_clear_errors():
         gk.train(data={"name": "iris"}, model={"name": "autoencoder"}, task={"name": "reconstruct"},
                  **QUIET)
     with pytest.raises(ConfigError, match="task.noise applies to task.name=reconstruct only"):
-        C.resolve("fashion-vae", overrides=["task.noise=0.2"])
+        engine.resolve("fashion-vae", overrides=["task.noise=0.2"])
     with pytest.raises(ConfigError, match="task.fid scores generated images"):
-        C.resolve("fashion-autoencoder", overrides=["task.fid=10000"])
+        engine.resolve("fashion-autoencoder", overrides=["task.fid=10000"])
     with pytest.raises(ConfigError, match="too few for a stable FID"):
-        C.resolve("fashion-gan", overrides=["task.fid=64"])
+        engine.resolve("fashion-gan", overrides=["task.fid=64"])
     with pytest.raises(ConfigError, match="task.beta applies to task.name=vae only"):
-        C.resolve("fashion-gan", overrides=["task.beta=2"])
+        engine.resolve("fashion-gan", overrides=["task.beta=2"])
     with pytest.raises(ConfigError, match="needs model.name=gan"):
         build_task(C.TaskConfig(name="gan"), build({"name": "vae"}, IMAGES), IMAGES)
     with pytest.raises(ConfigError, match="use mse or bce"):
@@ -248,7 +249,7 @@ def test_real_fashion_reconstructions_beat_the_mean_image(recipe, tmp_path):
     image's error (full recipes reach about a tenth: 0.009 against 0.087)."""
     run = gk.train(recipe, out=tmp_path / "run", output={"report": False}, **QUIET,
                    overrides=["data.limit=3000", "train.epochs=3", "train.batch_size=32", "task.fid=0"])
-    data = gk.data.build(run.config.data, run.config.task.name, run.config.seed)
+    data = run.data()  # built for the run's task: pixels in [0, 1]
     train = gk.data.normalize(data.train.x, data.spec)
     test = gk.data.normalize(data.test.x[:2000], data.spec)
     baseline = float((test - train.mean(0, keepdim=True)).pow(2).mean())
@@ -331,7 +332,7 @@ def test_cli_anomaly_ranks_the_test_images_by_reconstruction_error(digit_runs):
     from typer.testing import CliRunner
 
     from gradkit.cli import app
-    from gradkit.gallery import anomaly_scores
+    from gradkit.sampling import anomaly_scores
 
     ae, gan, root = digit_runs
     s = anomaly_scores(gk.load(ae.dir), top=5, out=root / "worst.png")

@@ -9,7 +9,7 @@ import yaml
 pytest.importorskip("gymnasium")
 
 import gradkit as gk  # noqa: E402
-from gradkit import config as C  # noqa: E402
+from gradkit import engine
 from gradkit.errors import ConfigError  # noqa: E402
 from gradkit.rl.buffers import ReplayBuffer  # noqa: E402
 from gradkit.rl.envs import RunningMeanStd  # noqa: E402
@@ -205,13 +205,13 @@ def test_async_vector_env_smoke():
 ])
 def test_config_errors_are_clear(over, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
-        C.resolve(overrides=[f"{k}={v}" for k, v in over.items()])
+        engine.resolve(overrides=[f"{k}={v}" for k, v in over.items()])
 
 
 def test_recipes_resolve_with_every_default_filled():
-    cfg = C.resolve("cartpole-ppo")
+    cfg = engine.resolve("cartpole-ppo")
     assert cfg.rl["algo"] == "ppo" and cfg.rl["gae_lambda"] == 0.95 and cfg.rl["env"] == "CartPole-v1"
-    assert C.resolve("pendulum-ppo").rl["normalize_obs"] is True
+    assert engine.resolve("pendulum-ppo").rl["normalize_obs"] is True
 
 
 def test_env_with_a_missing_dependency_names_the_fix():
@@ -223,6 +223,6 @@ def test_env_with_a_missing_dependency_names_the_fix():
     gym.register("GradkitTest/NeedsBox2D-v0", entry_point=needs_box2d)
     try:
         with pytest.raises(ConfigError, match=r"needs a package that is not installed.*gradkit\[rl\]"):
-            C.resolve(overrides=["rl.algo=ppo", "rl.env=GradkitTest/NeedsBox2D-v0"])
+            engine.resolve(overrides=["rl.algo=ppo", "rl.env=GradkitTest/NeedsBox2D-v0"])
     finally:
         del gym.envs.registry["GradkitTest/NeedsBox2D-v0"]

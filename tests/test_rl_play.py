@@ -14,6 +14,7 @@ gym = pytest.importorskip("gymnasium")
 
 import gradkit as gk  # noqa: E402
 from gradkit import config as C  # noqa: E402
+from gradkit import engine
 from gradkit.cli import app  # noqa: E402
 from gradkit.errors import GradkitError  # noqa: E402
 from gradkit.rl import load_agent  # noqa: E402
@@ -145,7 +146,7 @@ def test_clear_errors(ppo_run, tmp_path):
 
     classifier = tmp_path / "classifier"  # a supervised run's directory: its config is enough
     classifier.mkdir()
-    (classifier / "config.yaml").write_text(C.dump(C.resolve("digits-mlp")))
+    (classifier / "config.yaml").write_text(C.dump(engine.resolve("digits-mlp")))
     code, out = play(classifier)
     assert code == 2 and "not a reinforcement-learning run" in out
 

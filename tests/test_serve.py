@@ -48,7 +48,7 @@ def png(pixels16: np.ndarray, size: int = 8) -> bytes:
 def as_read(run, data: bytes) -> np.ndarray:
     """The oracle for an image file: the run's probabilities for it as `gradkit predict` reads it
     (resized with Pillow's bilinear filter, which blurs an enlarged image: not the raw digit)."""
-    from gradkit.predict import load_image
+    from gradkit.data.inputs import load_image
 
     return run.predict(load_image(io.BytesIO(data), run.spec)[0][None])[0]
 

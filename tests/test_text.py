@@ -101,7 +101,7 @@ def test_padding_does_not_change_the_output(model):
 
 def test_transformer_config_errors():
     with pytest.raises(ConfigError, match="multiple of model.heads"):
-        gk.config.resolve("wordnet-transformer", overrides=["model.dim=100", "model.heads=3"])
+        gk.resolve("wordnet-transformer", overrides=["model.dim=100", "model.heads=3"])
     with pytest.raises(ConfigError, match="needs a vocabulary|text or a series"):
         build({"name": "lstm"}, DataSpec("classification", "image", (1, 8, 8), 10))
 

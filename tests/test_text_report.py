@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import gradkit as gk
-from gradkit.inspection import attention_examples, confusion_pairs
+from gradkit.artifacts.inspection import attention_examples, confusion_pairs
 from gradkit.data.text import encode
 from gradkit.report import build_report
 
@@ -106,7 +106,7 @@ def test_attention_without_cls_starts_at_the_first_word(text_run, tmp_path):
     """pool=mean has no [CLS] position; an untrained model, called directly, is enough."""
     from gradkit.data import DataSpec
     from gradkit.data.base import Dataset, Split
-    from gradkit.inspection import write_attention
+    from gradkit.artifacts.inspection import write_attention
     from gradkit.models import build
     from gradkit.rundir import RunDir
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import gradkit as gk
-from gradkit import config as C
+from gradkit import engine
 from gradkit.errors import ConfigError, GradkitError
 from gradkit.rundir import RunDir
 
@@ -116,7 +116,7 @@ def test_resumed_run_continues_its_mlflow_run(tmp_path, store, monkeypatch):
 
 def test_a_failing_run_is_marked_failed_in_mlflow_under_its_tracking_uri(tmp_path, store,
                                                                           monkeypatch):
-    from gradkit.api import execute
+    from gradkit.engine import execute
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "my-study")
@@ -125,7 +125,7 @@ def test_a_failing_run_is_marked_failed_in_mlflow_under_its_tracking_uri(tmp_pat
         def on_epoch_end(self, state):
             raise RuntimeError("disk full")
 
-    cfg = C.resolve("iris-mlp", overrides=[f"output.run_dir={tmp_path / 'run'}",
+    cfg = engine.resolve("iris-mlp", overrides=[f"output.run_dir={tmp_path / 'run'}",
                                            "output.track=mlflow", "output.report=false"])
     with pytest.raises(RuntimeError, match="disk full"):
         execute(cfg, callbacks=[Boom()], verbose=False)
@@ -179,8 +179,8 @@ def test_wandb_is_offline_without_credentials(monkeypatch):
 
 def test_tracker_config_errors():
     with pytest.raises(ConfigError, match=r"unknown tracker 'tensorbord' \(did you mean 'tensorboard'\?\)"):
-        C.resolve("iris-mlp", overrides=["output.track=[tensorbord]"])
-    assert C.resolve("iris-mlp", overrides=["output.track=mlflow,wandb"]).output.track == [
+        engine.resolve("iris-mlp", overrides=["output.track=[tensorbord]"])
+    assert engine.resolve("iris-mlp", overrides=["output.track=mlflow,wandb"]).output.track == [
         "mlflow", "wandb"]
 
 
@@ -192,7 +192,7 @@ def test_missing_tracker_package_names_the_extra(tmp_path, monkeypatch):
 
 
 def test_callbacks_hear_every_epoch_even_the_early_stopped_last_one(tmp_path):
-    from gradkit.api import execute
+    from gradkit.engine import execute
 
     class Record:
         every_steps = 4
@@ -207,7 +207,7 @@ def test_callbacks_hear_every_epoch_even_the_early_stopped_last_one(tmp_path):
             self.steps.append((step, set(metrics)))
 
     seen = Record()
-    cfg = C.resolve("iris-mlp", overrides=[f"output.run_dir={tmp_path / 'run'}", "train.patience=1",
+    cfg = engine.resolve("iris-mlp", overrides=[f"output.run_dir={tmp_path / 'run'}", "train.patience=1",
                                            "optim.lr=1.0", "output.report=false"])
     run = execute(cfg, callbacks=[seen], verbose=False)
     info = json.loads((run.dir / "run.json").read_text())

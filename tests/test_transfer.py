@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import gradkit as gk
-from gradkit.config import OptimConfig, resolve
+from gradkit.config import OptimConfig
+from gradkit.engine import resolve
 from gradkit.data import DataSpec, normalize
 from gradkit.errors import ConfigError
 from gradkit.models import build
@@ -164,7 +165,7 @@ def test_the_loop_trains_the_head_then_everything(tmp_path):
     cfg = resolve(overrides=["data.name=digits", "data.limit=100", "model.name=pretrained",
                              "model.freeze=backbone", "model.image_size=16", "train.epochs=2",
                              "train.unfreeze_at_epoch=2", "optim.backbone_lr_mult=0.1"])
-    data = gk.data.build(cfg.data, "classification", 0)
+    data = gk.data.build(cfg.data, "classes", 0)
     model = build(cfg.model, data.spec)
     task = build_task(cfg.task, model, data.spec)
     start = {k: v.clone() for k, v in model.backbone.state_dict().items()}

@@ -30,7 +30,7 @@ def test_three_trial_study_writes_a_best_yaml_that_reproduces_its_best_trial(tmp
     best = min(rows, key=lambda r: r["value"])
     assert result.best_trial == best["number"] and result.best_value == best["value"]
     for r in rows:  # each trial is an ordinary run with its values, scored on its metrics.json
-        cfg = gk.config.load_file(out / r["run_dir"] / "config.yaml")
+        cfg = gk.engine.load_file(out / r["run_dir"] / "config.yaml")
         assert cfg.optim.lr == r["values"]["optim.lr"] and cfg.train.batch_size == r["values"]["train.batch_size"]
         assert r["value"] == json.loads((out / r["run_dir"] / "metrics.json").read_text())["val/loss"]
         assert len(r["intermediate"]) == 3
@@ -49,10 +49,10 @@ def test_three_trial_study_writes_a_best_yaml_that_reproduces_its_best_trial(tmp
 
 
 def test_interrupted_study_resumes_with_its_earlier_trials(tmp_path, monkeypatch):
-    import gradkit.api
+    import gradkit.engine
 
     out = tmp_path / "study"
-    real = gradkit.api.execute
+    real = gradkit.engine.execute
     calls = []
 
     def stop_on_third(cfg, **kw):
@@ -61,10 +61,10 @@ def test_interrupted_study_resumes_with_its_earlier_trials(tmp_path, monkeypatch
             raise KeyboardInterrupt
         return real(cfg, **kw)
 
-    monkeypatch.setattr(gradkit.api, "execute", stop_on_third)
+    monkeypatch.setattr(gradkit.engine, "execute", stop_on_third)
     with pytest.raises(KeyboardInterrupt):
         tune("iris-mlp", space=[LR], trials=4, overrides=FAST, out=out, verbose=False)
-    monkeypatch.setattr(gradkit.api, "execute", real)
+    monkeypatch.setattr(gradkit.engine, "execute", real)
     import optuna
 
     from gradkit.tune.study import STUDY, storage

@@ -13,15 +13,15 @@ from typing import Any
 
 from gradkit.version import __version__  # noqa: F401  (gradkit.__version__)
 
-_API = {"train", "resume", "fit", "load", "evaluate"}
-_SUBMODULES = {"data", "models", "tasks", "metrics", "report", "config", "rl"}
+_API = {"train", "resume", "fit", "load", "evaluate", "resolve"}
+_SUBMODULES = {"data", "models", "tasks", "metrics", "report", "config", "rl", "engine"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _API:
         return getattr(importlib.import_module("gradkit.api"), name)
     if name == "generate":
-        return importlib.import_module("gradkit.generate").generate
+        return importlib.import_module("gradkit.sampling").generate
     if name in _SUBMODULES:
         return importlib.import_module(f"gradkit.{name}")
     raise AttributeError(f"module 'gradkit' has no attribute '{name}'")

@@ -15,6 +15,7 @@ variants then train one after the other, each an ordinary run directory (`gradki
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,15 @@ def parent_dir(cfg: C.RunConfig) -> Path:
     return unique_dir(Path(cfg.output.dir) / cfg.name, f"{stamp()}-s{cfg.seed}")
 
 
-def train_variants(cfg: C.RunConfig, runs: dict[str, C.RunConfig], verbose: bool = True) -> dict[str, Any]:
+def train_variants(cfg: C.RunConfig, runs: dict[str, C.RunConfig],
+                   run: Callable[..., Any] | None = None, verbose: bool = True) -> dict[str, Any]:
     """Train each variant in order under one parent directory; write the comparison report.
 
-    Returns {variant name: `Run`}, in the recipe's order.
+    `run(cfg, verbose=...)` trains one variant (default: `gradkit.engine.execute`; the API's
+    also runs federated ones). Returns {variant name: `Run`}, in the recipe's order.
     """
-    from gradkit.api import execute
+    if run is None:
+        from gradkit.engine import execute as run
 
     parent = RunDir(parent_dir(cfg))
     parent.write_text("recipe.yaml", C.dump(cfg))
@@ -54,7 +58,7 @@ def train_variants(cfg: C.RunConfig, runs: dict[str, C.RunConfig], verbose: bool
                 print(f"gradkit: variant {name} ({len(done) + 1} of {len(runs)})", flush=True)
             run_cfg = run_cfg.model_copy(deep=True)
             run_cfg.output.run_dir = str(parent.path / name)
-            done[name] = execute(run_cfg, verbose=verbose)
+            done[name] = run(run_cfg, verbose=verbose)
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         parent.write_json("comparison.json", {**info, "status": status,

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gradkit.data import register
 from gradkit.data.base import DataSpec, Dataset, Split
 from gradkit.errors import DataError
 
@@ -52,6 +53,12 @@ def split_counts(samples: int, val_fraction: float, test_fraction: float) -> dic
     n_test = math.ceil(round(test_fraction * samples, 6))
     n_val = math.ceil(round(val_fraction * samples, 6))
     return {"train": samples - n_val - n_test, "val": n_val, "test": n_test}
+
+
+@register("adding", "values", "the adding problem: sum the 2 marked values of a long sequence "
+          "(data.length, data.samples)")
+def _adding(cfg: Any, targets: str, seed: int) -> Dataset:
+    return load_adding(cfg, seed)
 
 
 def load_adding(cfg: Any, seed: int) -> Dataset:

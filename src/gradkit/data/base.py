@@ -34,7 +34,7 @@ Indices = Sequence[int] | np.ndarray | torch.Tensor
 class DataSpec:
     """What a model and a report need to know about the data."""
 
-    task: str  # classification | regression | forecast | language-model
+    task: str  # the task it was prepared for (the loader names its usual one; `Task.prepare` sets it)
     kind: str  # image | tabular | text | series
     input_shape: tuple[int, ...]  # (C, H, W), (F,), (max tokens,) or (window length, 1)
     num_classes: int | None = None  # language-model: the vocabulary size
@@ -53,9 +53,9 @@ class DataSpec:
 
     @property
     def output_dim(self) -> int:
-        if self.task in ("classification", "language-model"):
-            return self.num_classes
-        return self.horizon if self.task == "forecast" else 1
+        """A model's outputs per example: one per class (or vocabulary entry) when the targets
+        are classes, else one per value predicted (`horizon`: 1 but for multi-step forecasts)."""
+        return self.num_classes if self.num_classes is not None else self.horizon
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -232,7 +232,7 @@ def make_dataset(
     source: str = "",
 ) -> Dataset:
     """Carve a stratified validation split from train, optionally subsample, fit statistics."""
-    classify = spec.task == "classification"
+    classify = spec.num_classes is not None  # class labels: stratified splits, label checks
     y = train.y.numpy()
     if limit is not None and limit < len(train):
         keep, _ = stratified_split(y, 1 - limit / len(train), seed, stratify=classify)

@@ -1,7 +1,5 @@
-"""`gradkit doctor --check-data RECIPE`: look at a data set before training on it.
-
-The data set is built exactly as `gradkit train` would build it (same config, overrides, seed
-and splits), then checked for what silently spoils a run: empty splits, missing or infinite
+"""Look at a data set before training on it (`gradkit doctor --check-data RECIPE`, whose
+command is gradkit/doctor.py): what silently spoils a run: empty splits, missing or infinite
 values, class imbalance, classes missing from a split, the same example in train and test
 (leakage: the test score then partly measures memory), identical inputs with different labels,
 image sizes and modes, text lengths against `data.max_length`.
@@ -26,7 +24,7 @@ import numpy as np
 import torch
 
 from gradkit.data.base import Dataset, StreamSplit
-from gradkit.errors import ConfigError, DataError
+from gradkit.errors import DataError
 
 Level = Literal["ok", "warning", "error"]
 SPLITS = ("train", "val", "test")
@@ -55,49 +53,19 @@ class DataCheck:
         return sum(f.level == level for f in self.findings)
 
 
-def check_data(recipe_or_file: str, overrides: Sequence[str] = ()) -> DataCheck:
-    """Build the data set of a recipe (or config file) with `overrides` and check it.
-
-    >>> found = check_data("digits-mlp")
-    >>> found.count("error"), [f.check for f in found.findings][:3]
-    (0, ['splits', 'finite values', 'class balance'])
-    """
-    import gradkit.data
-    from gradkit import config as C
-
-    as_file = recipe_or_file.endswith((".yaml", ".yml")) or Path(recipe_or_file).is_file()
-    cfg = C.resolve(None if as_file else recipe_or_file, recipe_or_file if as_file else None,
-                    list(overrides))
-    if cfg.rl:
-        raise ConfigError(f"{recipe_or_file} is a reinforcement-learning recipe: its data come "
-                          f"from the environment {cfg.rl['env']}; there is no data set to check")
-    where = cfg.data.path or cfg.data.dir or cfg.data.name
-    try:
-        data = gradkit.data.build(cfg.data, cfg.task.name, cfg.seed)
-    except DataError as exc:  # the data cannot load: say why, and all else a raw scan can see
-        found = [Finding("loading", "error", str(exc))]
-        if cfg.data.name == "csv" and cfg.data.path:
-            found += scan_csv(Path(cfg.data.path).expanduser(), cfg.data.target)
-        if cfg.data.name == "image-folder" and cfg.data.dir and Path(cfg.data.dir).expanduser().is_dir():
-            found += scan_images(Path(cfg.data.dir).expanduser())
-        return DataCheck(cfg.data.name, where, found)
-    found = check_dataset(data)
-    if cfg.data.name == "image-folder":
-        found += scan_images(Path(cfg.data.dir).expanduser(), data.spec.input_shape)
-    return DataCheck(data.name, data.source or where, found)
-
-
-def check_dataset(data: Dataset) -> list[Finding]:
-    """Every check that applies to a built data set, in the order they are printed."""
+def check_dataset(data: Dataset, labels: bool, windows: bool = False) -> list[Finding]:
+    """Every check that applies to a built data set, in the order they are printed. `labels`:
+    its targets are class labels (balance, conflicting labels, text lengths); `windows`: its
+    examples are overlapping windows of one stream (series, text), which repeat by design."""
     spec = data.spec
     found = [_sizes(data), *_finite(data)]
-    if spec.task == "classification":
+    if labels:
         found += _balance(data)
-    if spec.task not in ("language-model", "forecast"):  # overlapping windows repeat by design
-        found += _duplicates(data)
+    if not windows:
+        found += _duplicates(data, labels)
     if spec.kind == "image":
         found += _pixels(data)
-    if spec.kind == "text" and spec.task == "classification":
+    if spec.kind == "text" and labels:
         found.append(_text_lengths(data))
     found += [Finding("loading", "warning", note) for note in data.notes]
     return found
@@ -176,7 +144,7 @@ def _balance(data: Dataset) -> list[Finding]:
     return found
 
 
-def _duplicates(data: Dataset) -> list[Finding]:
+def _duplicates(data: Dataset, labels: bool) -> list[Finding]:
     hashes = {s: _hashes(getattr(data, s)) for s in SPLITS}
     if hashes["train"] is None:
         return []
@@ -199,7 +167,7 @@ def _duplicates(data: Dataset) -> list[Finding]:
         level = "warning" if share > TRAIN_DUPLICATES_SHARE else "ok"
         found.append(Finding("duplicates in train", level,
                              f"{repeats:,} training examples ({share:.1%}) repeat another one"))
-    if data.spec.task == "classification":
+    if labels:
         found += _conflicts(data, hashes)
     return found
 
@@ -351,34 +319,3 @@ def _size(wh: tuple[int, int]) -> str:
 
 def _some(items: Sequence[str]) -> str:
     return ", ".join(items[:SHOWN]) + (" ..." if len(items) > SHOWN else "")
-
-
-# ---------------------------------------------------------------- the command
-
-
-STYLE = {"ok": "[green]ok[/]", "warning": "[yellow]warning[/]", "error": "[bold red]error[/]"}
-
-
-def render(check: DataCheck, console: Any) -> None:
-    """The findings as a rich table, then a one-line verdict."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title=escape(f"data check: {check.name} ({check.source})"))
-    table.add_column("check", no_wrap=True)
-    table.add_column("result", no_wrap=True)
-    table.add_column("what was found")
-    for f in check.findings:
-        table.add_row(escape(f.check), STYLE[f.level], escape(f.detail))
-    console.print(table)
-    errors, warnings = check.count("error"), check.count("warning")
-    verdict = ("[bold red]fix the errors before training[/]" if errors else
-               "[green]ready to train[/]" + (" (read the warnings)" if warnings else ""))
-    console.print(f"{errors} error(s), {warnings} warning(s): {verdict}")
-
-
-def check_command(recipe_or_file: str, overrides: Sequence[str], console: Any) -> int:
-    """`gradkit doctor --check-data`: check, print, and return the exit code (1 on errors)."""
-    check = check_data(recipe_or_file, overrides)
-    render(check, console)
-    return 1 if check.count("error") else 0

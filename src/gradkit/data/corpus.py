@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from gradkit.data import register
 from gradkit.data.base import DataSpec, Dataset, Split
 from gradkit.errors import DataError
 
@@ -120,11 +121,22 @@ def build_char_dataset(name: str, text: str, cfg: Any, source: str) -> Dataset:
     return Dataset(name, spec, splits["train"], splits["val"], splits["test"], source, notes)
 
 
+@register("text-file", "characters", "any UTF-8 text file as one character stream: data.path=FILE")
+def _text_file(cfg: Any, targets: str, seed: int) -> Dataset:
+    return load_text_file(cfg, seed)
+
+
 def load_text_file(cfg: Any, seed: int) -> Dataset:
     if not cfg.path:
         raise DataError("data.name=text-file needs data.path=FILE: any UTF-8 text file")
     file = Path(cfg.path).expanduser()
     return build_char_dataset(file.stem, read_text_file(file), cfg, str(file))
+
+
+@register("wordnet-glosses", "characters",
+          "WordNet 3.0's 82k noun glosses, one per line: 5.7 MB of English (apt install wordnet-base)")
+def _wordnet_glosses(cfg: Any, targets: str, seed: int) -> Dataset:
+    return load_wordnet_glosses(cfg, seed)
 
 
 def load_wordnet_glosses(cfg: Any, seed: int) -> Dataset:

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset as TorchDataset
-from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
 
+from gradkit.data import register
 from gradkit.data.base import DataSpec, Dataset, Split, StreamSplit, fit_stats, stratified_split
 from gradkit.errors import DataError
 
@@ -72,6 +72,11 @@ def read_image(path: str, channels: int, size: tuple[int, int]) -> torch.Tensor:
 def _unreadable(path: str, exc: Exception) -> DataError:
     return DataError(f"{path} is not a readable image ({type(exc).__name__}: {exc}); "
                      "delete or replace the file")
+
+
+@register("image-folder", "classes", "your images: data.dir=FOLDER of <class>/ folders")
+def _image_folder(cfg: DataConfig, targets: str, seed: int) -> Dataset:
+    return load_image_folder(cfg, seed)
 
 
 def load_image_folder(cfg: DataConfig, seed: int) -> Dataset:
@@ -134,6 +139,10 @@ def _list_images(folder: Path, classes: list[str], train_dir: Path | None = None
         what = "; ".join(f"{label}: {', '.join(names)}" for label, names in
                          (("not in train", extra), ("missing", missing)) if names)
         raise DataError(f"{folder} must hold the same class folders as {train_dir} ({what})")
+    # torchvision is imported here, not with the module: it takes a second or two, and every
+    # gradkit.data import registers this loader
+    from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
+
     samples = make_dataset(str(folder), {c: i for i, c in enumerate(classes)}, IMG_EXTENSIONS,
                            allow_empty=True)
     counts = np.bincount([label for _, label in samples], minlength=len(classes))

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gradkit.data import register
 from gradkit.data.base import DataSpec, Dataset, Split, make_dataset
 from gradkit.data.resolve import cache_dir, missing_message, search_dirs
 from gradkit.errors import DataError
@@ -55,7 +56,7 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def _find_idx(folder: Path, stem: str) -> Path | None:
+def find_idx(folder: Path, stem: str) -> Path | None:
     for candidate in (folder / f"{stem}.gz", folder / stem):
         if candidate.is_file():
             return candidate
@@ -63,8 +64,8 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
 
 
 def _load_idx_folder(folder: Path, name: str, part: str) -> Split:
-    images_path = _find_idx(folder, IDX_FILES[part][0])
-    labels_path = _find_idx(folder, IDX_FILES[part][1])
+    images_path = find_idx(folder, IDX_FILES[part][0])
+    labels_path = find_idx(folder, IDX_FILES[part][1])
     if images_path is None or labels_path is None:
         raise DataError(f"{folder} holds only part of '{name}': {IDX_FILES[part]} missing")
     images, labels = read_idx(images_path), read_idx(labels_path)
@@ -90,7 +91,7 @@ def find_mnist_family(name: str, data_dir: str | None, download: bool) -> Path:
     subdirs, tv_class, _, how = MNIST_FAMILY[name]
     looked = search_dirs(name, data_dir, subdirs)
     for folder in looked:
-        if _find_idx(folder, IDX_FILES["train"][0]) and _find_idx(folder, IDX_FILES["test"][1]):
+        if find_idx(folder, IDX_FILES["train"][0]) and find_idx(folder, IDX_FILES["test"][1]):
             return folder
     error = None
     if download:
@@ -160,3 +161,19 @@ def load_cifar10(data_dir: str | None, download: bool, val_fraction: float, seed
     spec = DataSpec("classification", "image", (3, 32, 32), 10, list(CIFAR_CLASSES))
     return make_dataset("cifar10", spec, train, Split(torch.from_numpy(tx), torch.from_numpy(ty)),
                         val_fraction, seed, limit, str(folder))
+
+
+@register("mnist", "classes", "70,000 28x28 handwritten digits")
+def _mnist(cfg, targets: str, seed: int) -> Dataset:
+    return load_mnist_family("mnist", cfg.dir, cfg.download, cfg.val_fraction, seed, cfg.limit)
+
+
+@register("fashion-mnist", "classes", "70,000 28x28 Zalando clothing images")
+def _fashion_mnist(cfg, targets: str, seed: int) -> Dataset:
+    return load_mnist_family("fashion-mnist", cfg.dir, cfg.download, cfg.val_fraction, seed,
+                             cfg.limit)
+
+
+@register("cifar10", "classes", "60,000 32x32 colour images, 10 classes")
+def _cifar10(cfg, targets: str, seed: int) -> Dataset:
+    return load_cifar10(cfg.dir, cfg.download, cfg.val_fraction, seed, cfg.limit)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gradkit.data import register
 from gradkit.data.base import DataSpec, Dataset, Split
 from gradkit.data.tabular import parse_numbers, read_csv
 from gradkit.errors import DataError, did_you_mean
@@ -197,3 +198,20 @@ def _parts_note(bounds: dict[str, tuple[int, int]], time: np.ndarray | None) -> 
 
     parts = [f"{part} {label(a)}..{label(b - 1)} ({b - a})" for part, (a, b) in bounds.items() if b > a]
     return "chronological parts: " + ", ".join(parts)
+
+
+@register("series-csv", "series", "your series: data.path=FILE data.column=COLUMN")
+def _series_csv(cfg: Any, targets: str, seed: int) -> Dataset:
+    return load_series_csv(cfg)
+
+
+def _bundled(name: str):
+    def build(cfg: Any, targets: str, seed: int) -> Dataset:
+        return load_bundled(name, cfg)
+
+    return build
+
+
+register("sunspots", "series", "yearly sunspot numbers 1700-2008 (statsmodels)")(_bundled("sunspots"))
+register("co2", "series", "weekly Mauna Loa CO2 1958-2001, gaps interpolated (statsmodels)")(_bundled("co2"))
+register("nile", "series", "yearly Nile flow at Aswan 1871-1970 (statsmodels)")(_bundled("nile"))

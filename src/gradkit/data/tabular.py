@@ -3,20 +3,23 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from gradkit.data import register
 from gradkit.data.base import DataSpec, Dataset, Split, make_dataset, stratified_split
 from gradkit.errors import DataError, did_you_mean
 
 SKLEARN_SETS = {
-    # name: (loader, task)
-    "iris": ("load_iris", "classification"),
-    "wine": ("load_wine", "classification"),
-    "breast-cancer": ("load_breast_cancer", "classification"),
-    "diabetes": ("load_diabetes", "regression"),
+    # name: (loader, targets, description)
+    "iris": ("load_iris", "classes", "150 irises, 4 features"),
+    "wine": ("load_wine", "classes", "178 wines, 13 features"),
+    "breast-cancer": ("load_breast_cancer", "classes", "569 tumours, 30 features, 2 classes"),
+    "diabetes": ("load_diabetes", "values", "442 patients, 10 features, disease progression"),
 }
 
 
@@ -44,10 +47,11 @@ def load_sklearn(name: str, val_fraction: float, test_fraction: float, seed: int
                  limit: int | None) -> Dataset:
     import sklearn.datasets
 
-    loader, task = SKLEARN_SETS[name]
+    loader, targets, _ = SKLEARN_SETS[name]
     bunch = getattr(sklearn.datasets, loader)()
     x = torch.from_numpy(np.asarray(bunch.data, dtype=np.float32))
-    classify = task == "classification"
+    classify = targets == "classes"
+    task = "classification" if classify else "regression"
     y = torch.from_numpy(np.asarray(bunch.target, dtype=np.int64 if classify else np.float32))
     train, test = _split_test(x, y, test_fraction, seed, classify)
     spec = DataSpec(task, "tabular", (x.shape[1],), len(bunch.target_names) if classify else None,
@@ -120,9 +124,10 @@ def _numeric_column(name: str, values: list[str], path: Path) -> np.ndarray:
     return out
 
 
-def load_csv(path: str | None, target: str | None, task: str, val_fraction: float,
+def load_csv(path: str | None, target: str | None, classify: bool, val_fraction: float,
              test_fraction: float, seed: int, limit: int | None) -> Dataset:
-    """A CSV file with a header; `target` names the label column, every other one is a feature."""
+    """A CSV file with a header; `target` names the label column (class labels when `classify`,
+    else numbers), every other one is a feature."""
     if not path:
         raise DataError("data.name=csv needs data.path=FILE.csv and data.target=COLUMN")
     file = Path(path).expanduser()
@@ -141,7 +146,6 @@ def load_csv(path: str | None, target: str | None, task: str, val_fraction: floa
     raw_y = [v.strip() for v in columns[t]]
     if any(not v for v in raw_y):
         raise DataError(f"{file}: target column '{target}' has empty values; drop those rows")
-    classify = task == "classification"
     if classify:
         names = sorted(set(raw_y), key=lambda v: (_as_float(v) is None, _as_float(v) or 0.0, v))
         index = {v: i for i, v in enumerate(names)}
@@ -150,7 +154,8 @@ def load_csv(path: str | None, target: str | None, task: str, val_fraction: floa
         names = None
         y = torch.from_numpy(_numeric_column(target, list(columns[t]), file))
     train, test = _split_test(torch.from_numpy(x), y, test_fraction, seed, classify)
-    spec = DataSpec(task, "tabular", (x.shape[1],), len(names) if classify else None, names, features)
+    spec = DataSpec("classification" if classify else "regression", "tabular", (x.shape[1],),
+                    len(names) if classify else None, names, features)
     return make_dataset(file.stem, spec, train, test, val_fraction, seed, limit, str(file))
 
 
@@ -159,3 +164,25 @@ def _as_float(text: str) -> float | None:
         return float(text)
     except ValueError:
         return None
+
+
+@register("digits", "classes", "scikit-learn's 1,797 8x8 handwritten digits (bundled)")
+def _digits(cfg: Any, targets: str, seed: int) -> Dataset:
+    return load_digits(cfg.val_fraction, cfg.test_fraction, seed, cfg.limit)
+
+
+def _sklearn(name: str) -> Callable[..., Dataset]:
+    def build(cfg: Any, targets: str, seed: int) -> Dataset:
+        return load_sklearn(name, cfg.val_fraction, cfg.test_fraction, seed, cfg.limit)
+
+    return build
+
+
+for _name, (_, _targets, _about) in SKLEARN_SETS.items():
+    register(_name, _targets, _about)(_sklearn(_name))
+
+
+@register("csv", "any", "your CSV file: data.path=FILE data.target=COLUMN")
+def _csv(cfg: Any, targets: str, seed: int) -> Dataset:
+    return load_csv(cfg.path, cfg.target, targets == "classes", cfg.val_fraction,
+                    cfg.test_fraction, seed, cfg.limit)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gradkit.data import register
 from gradkit.data.base import DataSpec, Dataset, Split, stratified_split
 from gradkit.data.resolve import search_dirs
 from gradkit.data.tabular import read_csv
@@ -284,6 +285,11 @@ def build_text_dataset(name: str, texts: list[str], labels: list[str], splits: l
     return Dataset(name, spec, parts["train"], parts["val"], parts["test"], source, notes)
 
 
+@register("text-csv", "classes", "your texts: data.path=FILE.csv, columns text,label[,split]")
+def _text_csv(cfg: Any, targets: str, seed: int) -> Dataset:
+    return load_text_csv(cfg, seed)
+
+
 def load_text_csv(cfg: Any, seed: int) -> Dataset:
     if not cfg.path:
         raise DataError("data.name=text-csv needs data.path=FILE.csv with columns text,label "
@@ -291,6 +297,12 @@ def load_text_csv(cfg: Any, seed: int) -> Dataset:
     texts, labels, splits, notes = read_text_csv(cfg.path)
     file = Path(cfg.path).expanduser()
     return build_text_dataset(file.stem, texts, labels, splits, cfg, seed, str(file), notes)
+
+
+@register("wordnet-supersenses", "classes",
+          "WordNet 3.0 glosses labelled by supersense (82k nouns; apt install wordnet-base)")
+def _wordnet_supersenses(cfg: Any, targets: str, seed: int) -> Dataset:
+    return load_wordnet_supersenses(cfg, seed)
 
 
 def load_wordnet_supersenses(cfg: Any, seed: int) -> Dataset:

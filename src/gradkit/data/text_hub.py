@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gradkit.data import register
 from gradkit.data.base import Dataset
 from gradkit.data.resolve import cache_dir, missing_message, search_dirs
 from gradkit.errors import DataError
@@ -33,7 +34,7 @@ HUB_TEXT = {
 }
 
 
-def _find_local(name: str, data_dir: str | None) -> tuple[Path | None, list[Path]]:
+def find_local(name: str, data_dir: str | None) -> tuple[Path | None, list[Path]]:
     looked = search_dirs(name, data_dir, [name, name.replace("-", "_")])
     found = next((p for p in looked if (p / "train.csv").is_file() and (p / "test.csv").is_file()), None)
     return found, looked
@@ -64,7 +65,7 @@ def load_hub_text(name: str, cfg: Any, seed: int) -> Dataset:
     """`ag-news` or `imdb` as a text-classification `Dataset` (vocabulary learnt on train)."""
     from gradkit.data.text import build_text_dataset, read_text_csv
 
-    folder, looked = _find_local(name, cfg.dir)
+    folder, looked = find_local(name, cfg.dir)
     error = None
     if folder is None and cfg.download:
         try:
@@ -84,3 +85,13 @@ def load_hub_text(name: str, cfg: Any, seed: int) -> Dataset:
         splits += [split] * len(t)
         notes += [f"{split}.csv: {line}" for line in n]
     return build_text_dataset(name, texts, labels, splits, cfg, seed, str(folder), notes)
+
+
+@register("ag-news", "classes", "127,600 news texts, 4 topics (Hugging Face hub)")
+def _ag_news(cfg: Any, targets: str, seed: int) -> Dataset:
+    return load_hub_text("ag-news", cfg, seed)
+
+
+@register("imdb", "classes", "50,000 movie reviews, positive or negative (Hugging Face hub)")
+def _imdb(cfg: Any, targets: str, seed: int) -> Dataset:
+    return load_hub_text("imdb", cfg, seed)

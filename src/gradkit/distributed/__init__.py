@@ -10,16 +10,12 @@ DDP's gradient average equals the one-process gradient (the loss is weighted by 
 share, so an uneven last batch is exact too). Only rank 0 validates and writes the run
 directory; every rank gets its decisions (best epoch, early stopping) from it. See
 docs/scaling.md.
+
+The rank's side (process group, sharding, collectives, failures) is the training loop's:
+`gradkit.training.distributed`; this package starts the ranks (`launch.py`, `worker.py`).
 """
-from gradkit.distributed.context import (FAULT_ENV, LOCAL, Dist, DistributedError, Placement,
-                                         placement, setup)
-
-
-def is_main_process() -> bool:
-    """False on ranks other than 0 of a torchrun/Slurm run (they print nothing)."""
-    place = placement()
-    return place is None or place.rank == 0
-
+from gradkit.training.distributed import (FAULT_ENV, LOCAL, Dist, DistributedError, Placement,
+                                          is_main_process, placement, setup)
 
 __all__ = ["FAULT_ENV", "LOCAL", "Dist", "DistributedError", "Placement", "is_main_process",
            "placement", "setup"]

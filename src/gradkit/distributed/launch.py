@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gradkit import config as C
-from gradkit.distributed.context import DistributedError, placement
+from gradkit.training.distributed import DistributedError, placement
 from gradkit.errors import ConfigError
 
 
@@ -40,7 +40,7 @@ def check_nproc(nproc: int, cfg: C.RunConfig | None = None) -> None:
 def train(cfg: C.RunConfig, nproc: int, verbose: bool = True):
     """Train `cfg` on `nproc` local ranks; returns the finished run (rank 0's), like `gk.train`.
 
-    >>> run = train(C.resolve("digits-mlp"), nproc=2)
+    >>> run = train(gradkit.engine.resolve("digits-mlp"), nproc=2)
     """
     from gradkit.rundir import RunDir
 
@@ -60,14 +60,14 @@ def resume(run_dir: str | Path, nproc: int, verbose: bool = True):
     from gradkit.rundir import RunDir
 
     run = RunDir.existing(run_dir)
-    check_nproc(nproc, C.load_file(run.config_path))
+    check_nproc(nproc, C.parse_file(run.config_path))
     with tempfile.TemporaryDirectory(prefix="gradkit-launch-") as tmp:
         _launch(nproc, ["--resume", str(run.path)], verbose, Path(tmp))
     return _finished(run.path)
 
 
 def _finished(path: Path):
-    from gradkit.api import load
+    from gradkit.engine import load
 
     return load(path)
 

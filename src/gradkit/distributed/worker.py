@@ -22,14 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from torch.distributed.elastic.multiprocessing.errors import ErrorHandler
 
-    from gradkit import api, config as C
+    from gradkit import engine
     from gradkit.errors import GradkitError
 
     try:
         if args.resume:
-            api.resume(args.resume, verbose=not args.quiet)
+            engine.resume(args.resume, verbose=not args.quiet)
         else:
-            api.execute(C.load_file(args.config), verbose=not args.quiet)
+            engine.execute(engine.load_file(args.config), verbose=not args.quiet)
     except GradkitError as exc:
         print(f"gradkit: rank {os.environ.get('RANK', '?')}: error: {exc}", file=sys.stderr, flush=True)
         ErrorHandler().record_exception(exc)

@@ -8,8 +8,8 @@
 `gradkit explain RUN_DIR --method ...` is the same from the shell. Every classification run
 also explains a few test examples at its end (integrated gradients, `REPORT_EXAMPLES`), for
 its report's "Explanations" section; `output.explain=false` skips that. Methods and baselines:
-`gradkit.explain.methods`; the files: `gradkit.explain.artifacts`; the pictures:
-`gradkit.explain.render`.
+`gradkit.artifacts.attribution`; the files: `gradkit.artifacts.explanations`; the pictures:
+`gradkit.report.attributions`.
 
 Captum is an optional dependency (`pip install gradkit[explain]`), imported only here, lazily.
 """
@@ -18,47 +18,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-METHODS = ("integrated-gradients", "saliency", "occlusion", "gradcam", "shap")
-DEFAULT_METHOD = "integrated-gradients"
-REPORT_EXAMPLES = 8  # at the end of a run: few, so that training and its report stay fast
-STEPS = 32  # integration steps (integrated-gradients), samples (shap)
-KINDS = ("image", "tabular", "text")
+from gradkit.artifacts.attribution import KINDS, METHODS, check_method, check_name, require_captum
+from gradkit.artifacts.explanations import DEFAULT_METHOD, REPORT_EXAMPLES, STEPS, compute, write
+from gradkit.config import parse_file
+from gradkit.engine import load
+from gradkit.engine.builder import task_class
+from gradkit.errors import ConfigError, GradkitError
+from gradkit.rundir import RunDir
+from gradkit.training import predict_split
+
+SUPPORTED = ("gradkit explain supports classification runs on images, tables or texts "
+             "(e.g. digits-cnn, fashion-mlp, iris-mlp, wordnet-lstm)")
 
 
-def check_name(method: str) -> None:
-    """Raise a ConfigError with a did-you-mean when `method` is not one of METHODS."""
-    from gradkit.errors import ConfigError, did_you_mean
-
-    if method not in METHODS:
-        raise ConfigError(f"unknown explanation method '{method}'{did_you_mean(method, METHODS)}; "
-                          f"choose one of: {', '.join(METHODS)}")
-
-
-def require_captum() -> None:
-    """Raise a GradkitError that says how to install Captum when it is missing."""
-    from gradkit.errors import GradkitError
-
-    try:
-        import captum.attr  # noqa: F401
-    except ImportError:
-        raise GradkitError("explanations need Captum, which is not installed: "
-                           "pip install 'gradkit[explain]' (or pip install 'captum>=0.7')") from None
-
-
-def check_run(config: Any, spec: Any = None) -> None:
-    """Raise a clear error unless the run is a classifier of images, rows or texts."""
-    from gradkit.errors import GradkitError
-
-    supported = ("gradkit explain supports classification runs on images, tables or texts "
-                 "(e.g. digits-cnn, fashion-mlp, iris-mlp, wordnet-lstm)")
+def check_run(config: Any, run: Any = None) -> None:
+    """Raise a clear error unless the run (its config; once loaded, the run) is a classifier of
+    images, rows or texts."""
     if config.rl:
-        raise GradkitError(f"{supported}; this is a reinforcement-learning run ({config.rl.get('algo')} "
+        raise GradkitError(f"{SUPPORTED}; this is a reinforcement-learning run ({config.rl.get('algo')} "
                            f"on {config.rl.get('env')}): watch it with `gradkit play RUN_DIR`")
-    task = spec.task if spec is not None else config.task.name
-    if task != "classification":
-        raise GradkitError(f"{supported}; this run's task is {task}")
-    if spec is not None and spec.kind not in KINDS:
-        raise GradkitError(f"{supported}; this run's data is {spec.kind}")
+    if task_class(config).outputs != "classes":
+        raise GradkitError(f"{SUPPORTED}; this run's task is {config.task.name}")
+    if run is not None and run.spec.kind not in KINDS:
+        raise GradkitError(f"{SUPPORTED}; this run's data is {run.spec.kind}")
 
 
 def explain(run_dir: str | Path, method: str = DEFAULT_METHOD, n: int = 16, *, steps: int = STEPS,
@@ -67,7 +49,7 @@ def explain(run_dir: str | Path, method: str = DEFAULT_METHOD, n: int = 16, *, s
     """Explain `n` test predictions of a finished classification run with one Captum method.
 
     Half the examples are misclassified ones when there are enough. The files go to
-    RUN_DIR/artifacts/explanations/ (see `gradkit.explain.artifacts`); with `report`, the
+    RUN_DIR/artifacts/explanations/ (see `gradkit.artifacts.explanations`); with `report`, the
     run's report.html is rebuilt to show them. Returns the summary written to METHOD.json,
     plus "files": the paths written.
 
@@ -78,28 +60,20 @@ def explain(run_dir: str | Path, method: str = DEFAULT_METHOD, n: int = 16, *, s
     Raises GradkitError for runs that are not classifiers (regression, RL, generative), for a
     method that does not fit (gradcam without a conv layer), and when Captum is missing.
     """
-    import gradkit.api as api
-    from gradkit import config as C
-    from gradkit.errors import ConfigError
-    from gradkit.explain import artifacts
-    from gradkit.explain.methods import check_method
-    from gradkit.rundir import RunDir
-    from gradkit.training import predict_split
-
     check_name(method)
     if n < 1 or steps < 1:
         raise ConfigError(f"n and steps must be at least 1, got n={n}, steps={steps}")
-    check_run(C.load_file(RunDir.existing(run_dir).config_path))
+    check_run(parse_file(RunDir.existing(run_dir).config_path))
     require_captum()
-    run = api.load(run_dir, checkpoint, model=model, device=device)
-    check_run(run.config, run.spec)
+    run = load(run_dir, checkpoint, model=model, device=device)
+    check_run(run.config, run)
     check_method(method, run.model, run.spec)
     data = run.data(data_dir)
     cfg = run.config
     pred = predict_split(run.task, data.test, data.spec, cfg.train.eval_batch_size, run.device,
                          cfg.data.workers).argmax(1)
-    summary, arrays = artifacts.compute(run.model, data, pred, method, n, steps, run.device, cfg.seed)
-    summary["files"] = [str(p) for p in artifacts.write(run.dir, summary, arrays, data.spec)]
+    summary, arrays = compute(run.model, data, pred, method, n, steps, run.device, cfg.seed)
+    summary["files"] = [str(p) for p in write(run.dir, summary, arrays, data.spec)]
     if report and (cfg.output.report or (run.dir / "report.html").is_file()):
         from gradkit.report import build_report
 
@@ -107,30 +81,4 @@ def explain(run_dir: str | Path, method: str = DEFAULT_METHOD, n: int = 16, *, s
     return summary
 
 
-def write_explanations(model, data, run, device, pred, verbose: bool = False) -> None:
-    """At the end of a classification run: `REPORT_EXAMPLES` test examples explained by
-    integrated gradients, for the report. An extra, so a failure is printed and the run goes
-    on; without Captum it is skipped with the command that installs it."""
-    if data.spec.kind not in KINDS or pred is None or len(pred) != len(data.test):
-        return
-    try:
-        require_captum()
-    except Exception as exc:
-        print(f"gradkit: explanations skipped: {exc}", flush=True)
-        return
-    from gradkit.explain import artifacts
-
-    try:
-        summary, arrays = artifacts.compute(model, data, pred, DEFAULT_METHOD, REPORT_EXAMPLES,
-                                            STEPS, device)
-        artifacts.write(run.path, summary, arrays, data.spec)
-    except Exception as exc:  # an extra for the report must not lose a finished run
-        print(f"gradkit: the report's explanations were not written ({type(exc).__name__}: {exc})",
-              flush=True)
-        return
-    if verbose:
-        print(f"gradkit: explained {len(arrays['index'])} test examples ({DEFAULT_METHOD}) in "
-              f"{summary['seconds']:.1f} s", flush=True)
-
-
-__all__ = ["DEFAULT_METHOD", "METHODS", "explain", "write_explanations"]
+__all__ = ["DEFAULT_METHOD", "METHODS", "REPORT_EXAMPLES", "explain"]

@@ -28,7 +28,7 @@ FORMATS = ("onnx", "torchscript", "torch-export", "bundle")
 def export(run_dir: str | Path, format: str, out: str | Path | None = None,
            data_dir: str | None = None) -> dict[str, Any]:
     """Write `run_dir`'s best model in `format` to `out` and check it; returns the record."""
-    import gradkit.api
+    from gradkit.engine import load
     from gradkit.export import bundle
     from gradkit.export.predictor import compare, held_out, reference
 
@@ -38,8 +38,8 @@ def export(run_dir: str | Path, format: str, out: str | Path | None = None,
     if format == "torch-export" and out is not None and Path(out).suffix != ".pt2":
         raise ConfigError(f"--out {out}: torch.export's archives end in .pt2 (torch.export.load "
                           "insists), e.g. --out model.pt2")
-    run = gradkit.api.load(run_dir)
-    if run.spec.task == "gan":
+    run = load(run_dir)
+    if run.task.outputs == "verdict":
         raise GradkitError("a GAN's predict() is its discriminator's verdict, which is not a model "
                            "to deploy; sample from it with `gradkit sample` instead")
     target = Path(out) if out else _default_out(run, format)
@@ -48,7 +48,7 @@ def export(run_dir: str | Path, format: str, out: str | Path | None = None,
     if format == "bundle":
         _fresh_folder(target)
         bundle.write_bundle(run, target)
-        got = reference(gradkit.api.load(target), x)  # read back from the folder alone
+        got = reference(load(target), x)  # read back from the folder alone
     else:
         got = _write_and_run(run, format, x, target)
     check = compare(expected, got)
@@ -93,7 +93,7 @@ def _default_out(run: Any, format: str) -> Path:
 
 def _fresh_folder(target: Path) -> None:
     """A bundle goes into an empty folder or replaces an older bundle, never into other files."""
-    from gradkit.export.bundle import is_bundle
+    from gradkit.engine.bundle import is_bundle
 
     if target.exists() and any(target.iterdir()) and not is_bundle(target):
         raise GradkitError(f"{target} exists and is not a gradkit bundle; choose another --out")

@@ -93,11 +93,11 @@ def _client_data(config: dict[str, Any]) -> tuple[C.RunConfig, Dataset]:
     """The validated config and its data set, built once per actor process."""
     key = json.dumps(config, sort_keys=True)
     if key not in _CACHE:
-        import gradkit.data
+        from gradkit.engine import build_data, validate
 
-        cfg = C.validate(config, "federated client")
+        cfg = validate(config, "federated client")
         _CACHE.clear()  # one run at a time per process
-        _CACHE[key] = (cfg, gradkit.data.build(cfg.data, cfg.task.name, cfg.seed))
+        _CACHE[key] = (cfg, build_data(cfg))
     return _CACHE[key]
 
 

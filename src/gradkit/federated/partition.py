@@ -7,62 +7,18 @@
     shards:K       the pathological split of McMahan et al. 2017 (FedAvg): the examples sorted
                    by label, cut into clients * K equal shards, K random shards per client
 
-Only numpy: `gradkit --help` and config validation may import this module.
+The syntax of a partition (`PartitionSpec`, `parse_partition`) is the config's
+(gradkit/config/partition.py); this module deals the examples out.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from gradkit.errors import ConfigError, did_you_mean
+from gradkit.config.partition import PartitionSpec, parse_partition  # noqa: F401  (re-exported)
+from gradkit.errors import ConfigError
 
-KINDS = ("iid", "dirichlet", "shards")
-FORMS = "iid, dirichlet:ALPHA (e.g. dirichlet:0.3) or shards:K (e.g. shards:2)"
 MIN_CLIENT_EXAMPLES = 10  # a Dirichlet draw leaving a client fewer examples is drawn again
 DIRICHLET_TRIES = 100
-
-
-@dataclass(frozen=True)
-class PartitionSpec:
-    """A parsed `--partition` value.
-
-    >>> parse_partition("dirichlet:0.3")
-    PartitionSpec(kind='dirichlet', alpha=0.3, shards=0)
-    """
-
-    kind: str
-    alpha: float = 0.0
-    shards: int = 0
-
-    def __str__(self) -> str:
-        return {"iid": "iid", "dirichlet": f"dirichlet:{self.alpha:g}",
-                "shards": f"shards:{self.shards}"}[self.kind]
-
-
-def parse_partition(text: str) -> PartitionSpec:
-    """'iid' | 'dirichlet:ALPHA' | 'shards:K' -> a `PartitionSpec`; anything else: a clear error."""
-    kind, _, arg = str(text).strip().partition(":")
-    kind = kind.lower()
-    if kind not in KINDS:
-        raise ConfigError(f"unknown partition '{text}'{did_you_mean(kind, KINDS)}; use {FORMS}")
-    if kind == "iid":
-        if arg:
-            raise ConfigError(f"partition 'iid' takes no parameter, got '{text}'")
-        return PartitionSpec("iid")
-    if kind == "dirichlet":
-        try:
-            alpha = float(arg)
-        except ValueError:
-            alpha = -1.0
-        if not alpha > 0 or not np.isfinite(alpha):
-            raise ConfigError(f"partition '{text}': dirichlet needs a positive concentration, "
-                              "e.g. dirichlet:0.3 (smaller: more label skew)")
-        return PartitionSpec("dirichlet", alpha=alpha)
-    if not arg.isdigit() or int(arg) < 1:
-        raise ConfigError(f"partition '{text}': shards needs a whole number of shards per "
-                          "client, e.g. shards:2")
-    return PartitionSpec("shards", shards=int(arg))
 
 
 def partition(labels: np.ndarray, clients: int, spec: PartitionSpec | str,

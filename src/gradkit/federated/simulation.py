@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from contextlib import contextmanager
 from typing import Any
 
@@ -26,7 +25,7 @@ from gradkit import config as C
 from gradkit.errors import ConfigError, GradkitError
 from gradkit.federated.partition import label_counts, partition
 from gradkit.federated.server import ClientErrors, GlobalModel, privacy_statement, sampled_clients
-from gradkit.rundir import RunDir, environment
+from gradkit.rundir import RunDir
 
 RAY_OBJECT_STORE_BYTES = 300 * 1024**2  # model weights in flight; Ray's default takes 30% of RAM
 
@@ -62,35 +61,29 @@ def local_share(fc: C.FederatedConfig) -> float:
 def run_federated(cfg: C.RunConfig, verbose: bool = True):
     """Train `cfg` (with its `federated:` section) on Flower's simulation runtime; a `Run`.
 
-    >>> cfg = C.resolve("federated-fashion-mlp-iid", overrides=["federated.rounds=5"])
+    >>> cfg = resolve("federated-fashion-mlp-iid", overrides=["federated.rounds=5"])
     >>> run = run_federated(cfg)       # doctest: +SKIP
     >>> run.metrics["test/accuracy"], run.metrics["baseline/centralised/accuracy"]  # doctest: +SKIP
     """
-    import gradkit.data
-    import gradkit.models
-    import gradkit.tasks
-    from gradkit.training.runtime import seed_everything, select_device
+    from gradkit.engine import build, lifecycle
+    from gradkit.engine.builder import task_class
 
     require_flower()
     fc = cfg.federated
     if fc is None or cfg.rl or cfg.variants:
         raise ConfigError("a federated run needs a federated: section and no rl: or variants:")
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    device = select_device(cfg.train.device)
-    seed_everything(cfg.seed, cfg.train.deterministic)
-    data = gradkit.data.build(cfg.data, cfg.task.name, cfg.seed)
-    if data.spec.task != "classification":
+    if task_class(cfg).outputs != "classes":
         raise ConfigError(f"gradkit federated deals data out to clients by class label: it needs a "
-                          f"classification recipe, not task {data.spec.task}")
-    seed_everything(cfg.seed, cfg.train.deterministic)  # the initial weights of a plain run's
-    model = gradkit.models.build(cfg.model, data.spec).to(device)  # (and the baseline's)
+                          f"classification recipe, not task {cfg.task.name}")
+    # the initial weights are a plain run's (and the baseline's): the same seed, the same build
+    built = build(cfg, distributed=False)
+    data, model, task, device = built.data, built.model, built.task, built.device
+    model.to(memory_format=torch.contiguous_format)  # the global weights travel as plain arrays
     if fc.dp_clip is not None and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
                                       for m in model.modules()):
         raise ConfigError("differential privacy adds noise to every array of the model, and noise "
                           "on batch-norm running variances can make them negative: use a model "
                           "without batch norm (e.g. model.batch_norm=false)")
-    task = gradkit.tasks.build(cfg.task, model, data.spec)
     labels = data.train.y.numpy()
     parts = partition(labels, fc.clients, fc.partition, cfg.seed)
     run = _create_run(cfg, data, model, device, labels, parts)
@@ -101,11 +94,9 @@ def run_federated(cfg: C.RunConfig, verbose: bool = True):
     errors = ClientErrors()
     server = GlobalModel(cfg, data, task, run, device, errors, verbose)
     try:
-        with _flower_logs(errors, verbose):
+        with lifecycle.failing(run), _flower_logs(errors, verbose):
             _simulate(cfg, parts, server)
     except BaseException as exc:
-        run.update_info(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                        error=f"{type(exc).__name__}: {exc}")
         if isinstance(exc, (GradkitError, KeyboardInterrupt)):
             raise
         raise GradkitError(f"the Flower simulation failed ({type(exc).__name__}: {exc})\n"
@@ -115,12 +106,11 @@ def run_federated(cfg: C.RunConfig, verbose: bool = True):
 
 def _create_run(cfg: C.RunConfig, data, model, device, labels: np.ndarray,
                 parts: list[np.ndarray]) -> RunDir:
+    from gradkit.engine import lifecycle
     from gradkit.training.loop import resolve_precision
 
     fc = cfg.federated
-    run = RunDir.create(cfg.name, cfg.seed, cfg.output.dir, cfg.output.run_dir)
-    run.write_text("config.yaml", C.dump(cfg))
-    run.write_json("env.json", environment(str(device)))
+    run = lifecycle.create(cfg, device)
     counts = label_counts(labels, parts, data.spec.num_classes)
     run.write_json("artifacts/federated.json", {
         "partition": fc.partition, "clients": fc.clients, "sampled_clients": sampled_clients(fc),
@@ -128,12 +118,11 @@ def _create_run(cfg: C.RunConfig, data, model, device, labels: np.ndarray,
         "rounds": fc.rounds, "local_epochs": fc.local_epochs, "label_counts": counts.tolist(),
         "class_names": data.spec.class_names, "privacy": privacy_statement(fc),
         "runtime": _versions()})
-    run.update_info(name=cfg.name, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                    finished=None, spec=data.spec.summary(), custom_model=False,
+    lifecycle.start(run, cfg, spec=data.spec.summary(), custom_model=False,
                     n_params=sum(p.numel() for p in model.parameters()), device=str(device),
                     precision=resolve_precision(cfg.train.precision, torch.device("cpu")),
                     monitor=cfg.train.monitor, data_source=data.source, data_notes=data.notes,
-                    error=None, federated=True,
+                    federated=True,
                     samples={"train": len(data.train), "val": len(data.val), "test": len(data.test)})
     return run
 
@@ -215,13 +204,13 @@ def _simulate(cfg: C.RunConfig, parts: list[np.ndarray], server: GlobalModel) ->
 
 def _finish(cfg: C.RunConfig, data, task, run: RunDir, device, server: GlobalModel, verbose: bool):
     """Best global model -> metrics.json (as any run, plus federated/* and the baseline), report."""
-    from gradkit.api import _final_metrics, _report
-    from gradkit.predict import Run
     from gradkit import checkpoint
+    from gradkit.engine import Run, lifecycle
+    from gradkit.engine.supervised import final_metrics
 
     best = checkpoint.load(run.best, device)
     task.model.load_state_dict(best["models"]["model"])
-    metrics = _final_metrics(task, data, cfg, run, device, verbose)
+    metrics = final_metrics(task, data, cfg, run, device, verbose)
     history = server.history
     first = next((r for r in history if r["round"] == 1), None)
     metrics.update({"federated/rounds": len(history) - 1, "federated/best_round": server.best_round,
@@ -232,21 +221,19 @@ def _finish(cfg: C.RunConfig, data, task, run: RunDir, device, server: GlobalMod
     if privacy and privacy["epsilon"] is not None:
         metrics["federated/epsilon"] = privacy["epsilon"]
     metrics.update(_baseline(cfg, data, run, verbose))
-    run.write_json("metrics.json", metrics)
-    run.update_info(status="completed", finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                    epochs_completed=len(history) - 1, best_epoch=server.best_round,
-                    best_value=server.best_value, stop_reason=None,
-                    train_seconds=history[-1]["time"] if history else 0.0)
+    lifecycle.finish(run, metrics, "completed", epochs_completed=len(history) - 1,
+                     best_epoch=server.best_round, best_value=server.best_value, stop_reason=None,
+                     train_seconds=history[-1]["time"] if history else 0.0)
     out = Run(run.path, cfg, data.spec, task.model, task, metrics, device)
     if cfg.output.report:
-        _report(run, verbose)
+        lifecycle.report(run, verbose)
     return out
 
 
 def _baseline(cfg: C.RunConfig, data, run: RunDir, verbose: bool) -> dict[str, Any]:
     """The same recipe trained centrally on all of train, as many passes as the federation made;
     its run directory is run_dir/baseline."""
-    from gradkit.api import execute
+    from gradkit.engine import execute, validate
 
     epochs = baseline_epochs(cfg.federated)
     if epochs == 0:
@@ -259,7 +246,7 @@ def _baseline(cfg: C.RunConfig, data, run: RunDir, verbose: bool) -> dict[str, A
         "train": cfg.train.model_copy(update={"epochs": epochs}),
         "output": cfg.output.model_copy(update={"run_dir": str(run.path / "baseline"),
                                                 "report": False, "explain": False, "track": []})})
-    base = execute(C.validate(central.to_dict(), "centralised baseline"), data=data, verbose=False)
+    base = execute(validate(central.to_dict(), "centralised baseline"), data=data, verbose=False)
     info = RunDir(base.dir).read_json("run.json", {})
     return {"baseline/centralised/accuracy": base.metrics.get("test/accuracy"),
             "baseline/centralised/epochs": float(epochs),

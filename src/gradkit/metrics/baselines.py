@@ -77,24 +77,23 @@ def mean_image_baseline(ds: Dataset) -> dict[str, float]:
     return {"baseline/mean/mse": float((test - mean).pow(2).mean())}
 
 
-def baselines(ds: Dataset, seed: int = 0) -> dict[str, float]:
-    """`baseline/<name>/<metric>` figures on the test split (a fixed sample of a huge one)."""
-    if ds.spec.task == "forecast":
-        return forecast_baselines(ds)
-    if ds.spec.task == "language-model":
-        from gradkit.metrics.language import char_baselines
+def label_baselines(ds: Dataset, seed: int = 0) -> dict[str, float]:
+    """A classifier's baselines on the test split (a fixed sample of a huge one): the majority
+    class, and a logistic regression on the inputs (TF-IDF features for texts)."""
+    return _linear_baselines(ds, seed, classify=True)
 
-        return char_baselines(ds)
-    if ds.spec.task == "reconstruct":
-        return mean_image_baseline(ds)
-    if ds.spec.task in ("vae", "gan"):  # no baseline yet for nats or samples
-        return {}
+
+def value_baselines(ds: Dataset, seed: int = 0) -> dict[str, float]:
+    """A regressor's baselines on the test split: the training mean, and a linear regression."""
+    return _linear_baselines(ds, seed, classify=False)
+
+
+def _linear_baselines(ds: Dataset, seed: int, classify: bool) -> dict[str, float]:
     rng = np.random.default_rng(seed)
     train_y = ds.train.y.numpy()
     idx = rng.permutation(len(train_y))[:MAX_ROWS]
     test_idx = np.sort(rng.permutation(len(ds.test))[:MAX_TEST_ROWS])
     test_y = ds.test.y.numpy()[test_idx]
-    classify = ds.spec.task == "classification"
 
     def scores(pred: np.ndarray) -> tuple[float, float]:
         mse = float(((pred - test_y) ** 2).mean())

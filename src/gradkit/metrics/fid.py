@@ -8,37 +8,23 @@ Fréchet distance is torchmetrics' `FrechetInceptionDistance` with that network 
 feature extractor. Such a number is comparable only between runs scored by the same classifier
 with the same number of images (FID is biased upwards at small n), so `quality_report` names
 the classifier run and its test accuracy, and puts the FID of real train vs real test images
-(the floor a perfect generator would score) beside the model's.
+(the floor a perfect generator would score) beside the model's. Which classifier (one trained
+once per data set and cached, or the user's run) is the engine's (`gradkit.engine.reference`).
 
-    >>> ref = reference_classifier("fashion-mnist")        # trains once (~1 min), then cached
-    >>> quality_report(gan.sample(10_000), "fashion-mnist", ref)["fid"]
+    >>> ref, run = gradkit.engine.reference.for_fid("fashion-mnist")   # trains once, then cached
+    >>> quality_report(gan.sample(10_000), data, ref, ClassifierFeatures(run))["fid"]
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
-import shutil
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from gradkit.errors import ConfigError, DataError, did_you_mean
+from gradkit.errors import ConfigError, DataError
 
-# The classifier trained on first need, per data set: (recipe, overrides). fashion-cnn with half
-# its channels for 3 of its 10 epochs: test accuracy 0.9048 after 16.3 s of training (22.8 s in
-# all) on an idle 2-core CPU with native bf16 (the full recipe: 0.9285 in 81 s); on a machine
-# loaded 3x over, training took 483 s. digits-cnn takes seconds.
-REFERENCE_RECIPES: dict[str, tuple[str, list[str]]] = {
-    "fashion-mnist": ("fashion-cnn", ["train.epochs=3", "model.channels=[16,32]"]),
-    "mnist": ("mnist-cnn", ["train.precision=auto"]),  # not measured: MNIST is not on our machine
-    "digits": ("digits-cnn", []),
-}
 DEFAULT_N = 10_000  # the whole MNIST/Fashion-MNIST test split: FID's small-n bias is lowest there
 COVERED_SHARE = 0.1  # a class is "covered" when it gets at least 10% of a uniform share (1/K)
 
@@ -51,18 +37,14 @@ class ClassifierFeatures(nn.Module):
     callers pass float images in [0, 1] of the run's shape (N, C, H, W). It always stays in
     eval mode (no dropout, batch-norm running statistics), as Inception does inside torchmetrics.
 
-    >>> feats = ClassifierFeatures(gk.load("runs/fashion-cnn-..."))
+    >>> feats = ClassifierFeatures(gk.load("runs/fashion-cnn-..."))   # a loaded classifier run
     >>> feats(torch.rand(8, 1, 28, 28)).shape, feats.probs(torch.rand(8, 1, 28, 28)).shape
     (torch.Size([8, 128]), torch.Size([8, 10]))
     """
 
     def __init__(self, run: Any) -> None:
         super().__init__()
-        if isinstance(run, (str, Path)):
-            import gradkit
-
-            run = gradkit.load(run)
-        check_image_classifier(run.spec, run.dir)
+        check_image_classifier(run, run.dir)
         self.run_dir = Path(run.dir)
         self.spec = run.spec
         self.model = run.model.float().eval().requires_grad_(False)
@@ -104,9 +86,10 @@ class ClassifierFeatures(nn.Module):
         return self.features_and_logits(x)[1].softmax(-1)
 
 
-def check_image_classifier(spec: Any, where: Any) -> None:
-    """Raise unless the run is a classifier of images (the only kind whose features FID can use)."""
-    if spec.task != "classification" or spec.kind != "image" or len(spec.input_shape) != 3:
+def check_image_classifier(run: Any, where: Any) -> None:
+    """Raise unless the loaded run classifies images (the only kind whose features FID can use)."""
+    spec = run.spec
+    if run.task.outputs != "classes" or spec.kind != "image" or len(spec.input_shape) != 3:
         raise ConfigError(f"{where} is a {spec.task} run on {spec.kind} data; FID needs a "
                           "classifier of images (e.g. a fashion-cnn or digits-cnn run)")
 
@@ -181,125 +164,7 @@ def class_histogram(images: torch.Tensor, features: ClassifierFeatures,
             "mean_confidence": float(probs.max(1).values.mean()) if len(probs) else float("nan")}
 
 
-# --- the reference classifier ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReferenceClassifier:
-    """The classifier whose features score a data set's samples, as a report names it."""
-
-    dir: Path  # its run directory: `gradkit.load(dir)`, its report.html
-    dataset: str
-    test_accuracy: float
-    recipe: str | None  # the recipe it was trained with; None for a run the user passed
-    overrides: tuple[str, ...] = ()
-    trained_now: bool = False  # trained by this call (False: reused from the cache or the user's)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "dir": str(self.dir), "overrides": list(self.overrides)}
-
-
-def classifier_cache(dataset: str) -> Path:
-    """`$GRADKIT_CACHE/classifiers/<dataset>`, else `~/.cache/gradkit/classifiers/<dataset>`."""
-    from gradkit.data.resolve import cache_dir
-
-    root = os.environ.get("GRADKIT_CACHE")
-    return (Path(root).expanduser() if root else cache_dir()) / "classifiers" / dataset
-
-
-def reference_classifier(dataset: str, run_dir: str | Path | None = None, *,
-                         overrides: list[str] | None = None, verbose: bool = True
-                         ) -> ReferenceClassifier:
-    """The classifier for `dataset`'s FID: the user's `run_dir`, else one trained once and cached.
-
-    The cached run lives in `classifier_cache(dataset)/<recipe>-<hash of the overrides>`;
-    `overrides` (added to the data set's defaults in `REFERENCE_RECIPES`) select another one,
-    e.g. a small slice for tests. Concurrent callers wait on a file lock instead of training twice.
-
-    >>> ref = reference_classifier("fashion-mnist")   # first call: trains fashion-cnn, 3 epochs
-    >>> ref.dir, ref.test_accuracy
-    """
-    if run_dir is not None:
-        return _users_classifier(dataset, Path(run_dir))
-    if dataset not in REFERENCE_RECIPES:
-        raise ConfigError(f"no reference classifier for data set '{dataset}'"
-                          f"{did_you_mean(dataset, REFERENCE_RECIPES)}; known: "
-                          f"{', '.join(REFERENCE_RECIPES)}; or pass the run directory of an image "
-                          "classifier trained on it")
-    recipe, defaults = REFERENCE_RECIPES[dataset]
-    extra = tuple([*defaults, *(overrides or [])])
-    key = hashlib.sha1(json.dumps([recipe, extra]).encode()).hexdigest()[:8]
-    path = classifier_cache(dataset) / f"{recipe}-{key}"
-    with _lock(path.with_name(path.name + ".lock")):
-        trained_now = not _completed(path)
-        if trained_now:
-            _train_reference(recipe, extra, path, dataset, verbose)
-    metrics = json.loads((path / "metrics.json").read_text())
-    ref = ReferenceClassifier(path, dataset, metrics["test/accuracy"], recipe, extra, trained_now)
-    if trained_now and verbose:
-        print(f"gradkit: reference classifier {path}: test accuracy {ref.test_accuracy:.4f}",
-              flush=True)
-    return ref
-
-
-def _users_classifier(dataset: str, path: Path) -> ReferenceClassifier:
-    import gradkit
-
-    run = gradkit.load(path)
-    check_image_classifier(run.spec, path)
-    if run.config.data.name != dataset:
-        raise ConfigError(f"{path} classifies '{run.config.data.name}', not '{dataset}': its "
-                          "features would not describe these images")
-    return ReferenceClassifier(path, dataset, float(run.metrics.get("test/accuracy", math.nan)), None)
-
-
-def _completed(path: Path) -> bool:
-    try:
-        info = json.loads((path / "run.json").read_text())
-        metrics = json.loads((path / "metrics.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
-    return (info.get("status") in ("completed", "stopped_early") and "test/accuracy" in metrics
-            and (path / "checkpoints" / "best.pt").is_file())
-
-
-def _train_reference(recipe: str, overrides: tuple[str, ...], path: Path, dataset: str,
-                     verbose: bool) -> None:
-    import gradkit
-
-    if path.exists():  # an interrupted earlier attempt: ours to replace
-        shutil.rmtree(path)
-    if verbose:
-        print(f"gradkit: training the reference classifier for {dataset} FID once: {recipe} "
-              f"{' '.join(overrides)} -> {path}", flush=True)
-    gradkit.train(recipe, overrides=list(overrides), out=path, verbose=verbose)
-
-
-@contextmanager
-def _lock(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # Windows: no lock; two first callers would each train
-        yield
-        return
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 # --- the floor and the report's figures --------------------------------------------------------
-
-
-def _load_data(data: Any, seed: int) -> Any:
-    if isinstance(data, str):
-        import gradkit.data
-
-        return gradkit.data.load(data, seed=seed)
-    return data
 
 
 def real_sets(data: Any, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -318,34 +183,27 @@ def real_floor(data: Any, features: ClassifierFeatures, n: int = DEFAULT_N, seed
     was trained on the train images, so their features are slightly more typical than unseen
     ones: the floor is, if anything, a little high.
     """
-    data = _load_data(data, seed)
     n = min(n, len(data.test), len(data.train))
     test, train = real_sets(data, n, seed)
     return fid(test, train, features, batch_size)
 
 
-def quality_report(samples: torch.Tensor, data: Any, classifier: Any = None, *, n: int | None = None,
-                   seed: int = 0, device: str = "cpu", batch_size: int = 1000,
-                   verbose: bool = True) -> dict[str, Any]:
+def quality_report(samples: torch.Tensor, data: Any, reference: Any, features: ClassifierFeatures,
+                   *, n: int | None = None, seed: int = 0, batch_size: int = 1000) -> dict[str, Any]:
     """FID of generated `samples` (N, C, H, W) in [0, 1] against the test split, with its floor.
 
-    `data` is a gradkit `Dataset` or a data set name; `classifier` a `ReferenceClassifier`, a
-    run directory, or None for `reference_classifier(data.name)`. n (default: all samples, at
-    most the test split's size) images are used on each side, for the FID and the floor alike;
-    use thousands: with n near the feature size (128 for the CNNs) the covariances are poor.
+    `data` is the gradkit `Dataset` the generator learnt; `reference` describes the classifier
+    (`dir`, `test_accuracy`, `to_dict()`: gradkit.engine.reference) whose `features` score it.
+    n (default: all samples, at most the test split's size) images are used on each side, for
+    the FID and the floor alike; use thousands: with n near the feature size (128 for the
+    CNNs) the covariances are poor.
 
-    >>> q = quality_report(model.sample(10_000), data)
+    >>> q = quality_report(model.sample(10_000), data, ref, ClassifierFeatures(run))
     >>> q["fid"], q["fid_floor"], q["classifier_run"], q["class_histogram"]["classes_covered"]
     """
     if not samples.is_floating_point() or samples.min() < -1e-3 or samples.max() > 1 + 1e-3:
         raise DataError("generated samples must be float images in [0, 1] (a tanh generator's "
                         "output x maps there by (x + 1) / 2)")
-    data = _load_data(data, seed)
-    ref = classifier if isinstance(classifier, ReferenceClassifier) else \
-        reference_classifier(data.name, classifier, verbose=verbose)
-    import gradkit
-
-    features = ClassifierFeatures(gradkit.load(ref.dir, device=device))
     n = min(n or len(samples), len(samples), len(data.test), len(data.train))
     test, train = real_sets(data, n, seed)
     fake = samples[:n]
@@ -356,7 +214,7 @@ def quality_report(samples: torch.Tensor, data: Any, classifier: Any = None, *, 
     metric.reset()
     _update(metric, fake, False, batch_size)
     return {"fid": float(metric.compute()), "fid_floor": floor, "n": n,
-            "classifier_run": str(ref.dir), "classifier_accuracy": ref.test_accuracy,
-            "classifier": ref.to_dict(), "feature_dim": features.num_features,
+            "classifier_run": str(reference.dir), "classifier_accuracy": reference.test_accuracy,
+            "classifier": reference.to_dict(), "feature_dim": features.num_features,
             "class_histogram": class_histogram(fake, features, batch_size),
             "real_class_histogram": class_histogram(test, features, batch_size)}

@@ -252,7 +252,8 @@ def _from_run(weights: str) -> Backbone:
                           "model.backbone (e.g. resnet18)") from None
     spec = DataSpec.from_dict(state["spec"])
     model_cfg = state["config"]["model"]
-    if spec.kind != "image" or spec.task != "classification" or set(state["models"]) != {"model"}:
+    # a classifier of images: class labels, one network (its head is cut off below)
+    if spec.kind != "image" or spec.num_classes is None or set(state["models"]) != {"model"}:
         raise ConfigError(f"{path} is a {spec.task} run on {spec.kind} data; a backbone comes from "
                           "an image classification run (e.g. gradkit train fashion-cnn)")
     net = build(model_cfg, spec)

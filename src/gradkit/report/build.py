@@ -6,12 +6,8 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from gradkit.report import sections, task_sections
-from gradkit.report.generative import generative
-from gradkit.report.language_model import language_model
-from gradkit.report.rl import rl
+from gradkit.report import generative, language_model, rl, sections, task_sections  # noqa: F401
 from gradkit.report.diagnostics import diagnose
-from gradkit.report.explanations import explanations
 from gradkit.report.federated import federated
 from gradkit.report.rundir import RunData, load_run
 from gradkit.rundir import atomic_write
@@ -55,19 +51,8 @@ def render(run: RunData) -> str:
     if run.config.get("federated"):  # a gradkit federated run: rounds, clients, baseline, privacy
         parts.append(federated(run))
     parts.append(sections.learning_curves(run))
-    if run.task == "classification":
-        parts.append(task_sections.classification(run))
-        parts.append(explanations(run))
-    elif run.task == "regression":
-        parts.append(task_sections.regression(run))
-    elif run.task == "forecast":
-        parts.append(task_sections.forecast(run))
-    elif run.task == "language-model":
-        parts.append(language_model(run))
-    elif run.task in ("reconstruct", "vae", "gan"):
-        parts.append(generative(run))
-    elif run.task == "rl":
-        parts.append(rl(run))
+    if run.task in sections.RESULTS:  # registered beside each renderer (imported above)
+        parts.append(sections.RESULTS.get(run.task)(run))
     parts.append(sections.configuration(run))
     body = "\n".join([parts[0], _contents("\n".join(parts))] + parts[1:] + [_footer()])
     title = run.config.get("name") or run.run.get("name") or run.run_dir.name

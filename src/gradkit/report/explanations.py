@@ -46,7 +46,7 @@ def _method(path: Path, run: RunData) -> str:
 
 def _part(s: dict[str, Any], folder: Path, run: RunData) -> str:
     """One method: how it was computed, then its figures or highlighted texts."""
-    from gradkit.explain.render import completeness_line
+    from gradkit.report.attributions import completeness_line
 
     examples = list(s["examples"])
     wrong = sum(not e["correct"] for e in examples)
@@ -76,7 +76,7 @@ def _figure(folder: Path, entry: dict[str, Any]) -> str:
 
 def _texts(examples: list[dict[str, Any]], run: RunData, signed: bool) -> str:
     """One row per text: its tokens shaded by attribution, true and predicted class."""
-    from gradkit.explain.render import highlight_html
+    from gradkit.report.attributions import highlight_html
 
     names = run.class_names(int(run.spec.get("num_classes") or 0))
 

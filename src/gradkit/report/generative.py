@@ -2,7 +2,7 @@
 samples, reconstructions, the latent space by class, an interpolation, and loss curves.
 
 Reads artifacts/epochs/samples-EEEE.png, artifacts/samples.npz and, with `task.fid`,
-artifacts/quality.json (`gradkit.gallery`).
+artifacts/quality.json (`gradkit.artifacts.images`).
 """
 from __future__ import annotations
 
@@ -10,17 +10,31 @@ import json
 
 import numpy as np
 
-from gradkit.gallery import grid
+from gradkit.report.images import grid
 from gradkit.report import plots
 from gradkit.report.rundir import RunData
-from gradkit.report.sections import esc, figure, note, section, table
+from gradkit.report.sections import esc, figure, note, results, section, table
 
 MAX_EPOCH_GRIDS = 10
 CURVES = {"gan": ("GAN losses", ["d_loss", "g_loss"], "D(x) and D(G(z))", ["d_real", "d_fake"]),
           "vae": ("negative ELBO (nats per image)", ["nelbo"], "reconstruction and KL (nats)", ["rec", "kl"])}
 TITLES = {"reconstruct": "Reconstruction results", "vae": "VAE results", "gan": "GAN results"}
+INTERPOLATED = {"gan": "two noise vectors"}  # else: the codes of two test images
+NOTES = {
+    "gan": ("d_real and d_fake are the discriminator's mean probability that real and generated "
+            "images are real; neither loss measures sample quality, so look at the samples. The "
+            "final model is the last epoch's."),
+    "vae": ("nelbo = rec + kl, in nats per image (lower is better); rec is -log p(x|z) for one z per "
+            "image. Bernoulli likelihood: inputs binarised, afresh each training batch and with "
+            "one fixed seeded draw for val/test."),
+    "vae/gaussian": ("nelbo = rec + kl in nats per image, with a Gaussian likelihood on [0, 1] "
+                     "pixels (a density: not comparable with Bernoulli figures)."),
+    "reconstruct": ("mse is per pixel with pixels in [0, 1]; the predict-the-mean baseline "
+                    "reconstructs every test image as the mean training image."),
+}
 
 
+@results("reconstruct", "vae", "gan")
 def generative(run: RunData) -> str:
     s = run.samples or {}
     parts = [_explain(run), _quality(run), _curves(run), _epoch_strip(run)]
@@ -38,7 +52,7 @@ def generative(run: RunData) -> str:
     if s.get("latent_2d") is not None:
         parts.append("<h3>Latent space (test)</h3>" + _scatter(run, s))
     if s.get("interp") is not None:
-        what = "two noise vectors" if run.task == "gan" else "the codes of two test images"
+        what = INTERPOLATED.get(run.task, "the codes of two test images")
         parts.append("<h3>Interpolation</h3>"
                      + _image(grid(s["interp"], len(s["interp"])), f"decoded along a line between {what}"))
     if not s:
@@ -47,20 +61,8 @@ def generative(run: RunData) -> str:
 
 
 def _explain(run: RunData) -> str:
-    if run.task == "vae":
-        text = ("nelbo = rec + kl, in nats per image (lower is better); rec is -log p(x|z) for one "
-                "z per image. Bernoulli likelihood: inputs binarised, afresh each training batch "
-                "and with one fixed seeded draw for val/test.")
-        if (run.setting("model", "likelihood") or "bernoulli") == "gaussian":
-            text = ("nelbo = rec + kl in nats per image, with a Gaussian likelihood on [0, 1] "
-                    "pixels (a density: not comparable with Bernoulli figures).")
-        return note(text)
-    if run.task == "gan":
-        return note("d_real and d_fake are the discriminator's mean probability that real and "
-                    "generated images are real; neither loss measures sample quality, so look at "
-                    "the samples. The final model is the last epoch's.")
-    return note("mse is per pixel with pixels in [0, 1]; the predict-the-mean baseline "
-                "reconstructs every test image as the mean training image.")
+    likelihood = run.setting("model", "likelihood") or "bernoulli"
+    return note(NOTES.get(f"{run.task}/{likelihood}", NOTES.get(run.task, NOTES["reconstruct"])))
 
 
 def _image(image: np.ndarray, caption: str, scale: int = 2) -> str:

@@ -3,12 +3,13 @@ text the model wrote after prompts taken from the test text (artifacts/samples.n
 from __future__ import annotations
 
 from gradkit.report.rundir import RunData
-from gradkit.report.sections import esc, note, section, table
+from gradkit.report.sections import esc, note, results, section, table
 
 MODELS = (("the model", "test"), ("bigram character model", "baseline/bigram"),
           ("unigram character model", "baseline/unigram"))
 
 
+@results("language-model")
 def language_model(run: RunData) -> str:
     """Comparison table, then generated samples beside the true continuations."""
     rows = []

@@ -8,7 +8,7 @@ import numpy as np
 
 from gradkit.report.plots import BEST_COLOR, TRAIN_COLOR, VAL_COLOR, _figure, figure_uri
 from gradkit.report.rundir import RunData
-from gradkit.report.sections import figure, note, section, table
+from gradkit.report.sections import figure, note, results, section, table
 
 
 def _series(run: RunData, key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -64,6 +64,7 @@ def _episode(run: RunData) -> str:
     return note(f"No episode animation: {reason}" if reason else "No episode animation was recorded.")
 
 
+@results("rl")
 def rl(run: RunData) -> str:
     """Final figures, then the training-episode return, evaluation return and loss curves."""
     m = run.metrics

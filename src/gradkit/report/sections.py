@@ -7,12 +7,29 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from gradkit.registry import Registry
 from gradkit.report import plots
 from gradkit.report.diagnostics import Finding
 from gradkit.report.rundir import RunData, as_float, fmt_num
+
+# The "Results" section of each task's runs (run.json's spec.task; "rl" for RL runs), registered
+# beside the code that renders it with `@results(task, ...)`; a task without one has none.
+RESULTS: Registry[Callable[[RunData], str]] = Registry("report results section")
+
+
+def results(*tasks: str) -> Callable:
+    """Decorator: `@results("reconstruct", "vae", "gan")` on a `(RunData) -> html` renderer."""
+
+    def decorator(render: Callable[[RunData], str]) -> Callable[[RunData], str]:
+        for task in tasks:
+            RESULTS.register(task, render)
+        return render
+
+    return decorator
 
 BASELINE_NAMES = {
     "majority": "majority-class baseline",

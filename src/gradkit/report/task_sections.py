@@ -4,11 +4,18 @@ from __future__ import annotations
 import numpy as np
 
 from gradkit.report import plots, text_sections
+from gradkit.report.explanations import explanations
 from gradkit.report.rundir import RunData, fmt_num
-from gradkit.report.sections import esc, figure, note, section, table
+from gradkit.report.sections import esc, figure, note, results, section, table
 
 MAX_SAMPLES = 48
 MAX_FEATURES = 8  # tabular samples: wider rows stop being readable
+
+
+@results("classification")
+def classification_results(run: RunData) -> str:
+    """A classifier's results, then its explained test examples."""
+    return classification(run) + "\n" + explanations(run)
 
 
 def classification(run: RunData) -> str:
@@ -135,6 +142,7 @@ def _sample_table(run: RunData, x: np.ndarray | None, captions: list[str], wrong
     return extra + table(rows, head + ["prediction"], classes)
 
 
+@results("regression")
 def regression(run: RunData) -> str:
     """Predicted-vs-actual scatter and residual histogram over the test split."""
     s = run.samples or {}
@@ -159,6 +167,7 @@ FORECASTERS = (("model", "test"), ("persistence", "baseline/persistence"),
                ("seasonal-naive", "baseline/seasonal-naive"))
 
 
+@results("forecast")
 def forecast(run: RunData) -> str:
     """Forecast vs actual over the test part, multi-step fans, residuals, and the model
     against persistence and seasonal-naive on the same test windows."""

@@ -1,7 +1,7 @@
 """Report parts for text classification: the top confusions with example texts, and a
 Transformer's attention heat maps.
 
-Each part reads its own artifact (written by `gradkit.inspection` at the end of training).
+Each part reads its own artifact (written by `gradkit.artifacts.inspection` at the end of training).
 A missing or unreadable artifact shrinks that part to a note; it never fails the report.
 """
 from __future__ import annotations

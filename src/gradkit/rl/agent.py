@@ -45,19 +45,12 @@ class Agent:
         Deterministic: PPO's mean / likeliest action, DQN's argmax Q. Otherwise PPO samples its
         policy and DQN acts at random with probability `epsilon` (the run's final rl.end_e).
         """
+        from gradkit.rl import ALGOS
+
         obs = np.asarray(obs)
         single = obs.ndim == 1
         x = torch.as_tensor(self.observe(obs[None] if single else obs))  # (N, obs_dim)
-        if self.algo == "ppo":
-            net = self.networks["agent"]
-            action = (net.greedy(x) if deterministic else net.dist(x).sample()).numpy()
-            if net.continuous:
-                action = np.clip(action, self.spec["low"], self.spec["high"])
-        else:
-            action = self.networks["q_net"](x).argmax(-1).numpy()
-            if not deterministic:
-                explore = np.random.random(len(action)) < self.epsilon
-                action[explore] = np.random.randint(0, self.spec["n_actions"], int(explore.sum()))
+        action = ALGOS.get(self.algo, key="rl.algo").act(self, x, deterministic)
         return action[0] if single else action
 
 
@@ -66,31 +59,23 @@ def load_agent(run_dir: str | Path, checkpoint: str = "best") -> Agent:
 
     >>> agent = load_agent("runs/cartpole-ppo/<run>", checkpoint="last")
     """
-    from gradkit import config as C
-    from gradkit.rl import _algo
-    from gradkit.rl.common import mlp
-    from gradkit.rl.ppo import ActorCritic
-    from gradkit.rundir import RunDir
     from gradkit import checkpoint as ckpt
+    from gradkit import config as C
+    from gradkit.rl import ALGOS, typed
+    from gradkit.rundir import RunDir
 
     if checkpoint not in CHECKPOINTS:
         raise GradkitError(f"checkpoint must be best or last, got '{checkpoint}'")
     run = RunDir.existing(run_dir)
-    cfg = C.load_file(run.config_path)
+    cfg = C.parse_file(run.config_path)
     if not cfg.rl:
         raise GradkitError(f"{run.path} is not a reinforcement-learning run (task "
                            f"'{cfg.task.name}'); gradkit play and load_agent need one, e.g. from "
                            "`gradkit train cartpole-ppo`")
     state = ckpt.load(run.path / "checkpoints" / f"{checkpoint}.pt")
-    schema, _ = _algo(cfg.rl["algo"])
-    rl = schema.model_validate(cfg.rl)
+    rl = typed(cfg.rl)
     spec = describe(rl.env)
-    if rl.algo == "ppo":
-        net: nn.Module = ActorCritic(spec["obs_dim"], spec["n_actions"], rl.hidden,
-                                     spec["action"] == "continuous")
-        name = "agent"
-    else:
-        net, name = mlp([spec["obs_dim"], *rl.hidden, spec["n_actions"]], activation=nn.ReLU), "q_net"
+    name, net = ALGOS.get(rl.algo, key="rl.algo").policy(rl, spec)
     net.load_state_dict(state["models"][name])
     net.eval()
     rms = None

@@ -15,8 +15,8 @@ from torch import nn
 from gradkit.config import Section
 from gradkit.rl.envs import RunningMeanStd, finished_episodes, make_vec
 from gradkit.rundir import RunDir
-from gradkit.track import Tracker
 from gradkit import checkpoint
+from gradkit.track import Tracker
 
 Policy = Callable[[np.ndarray], np.ndarray]  # raw observations (N, obs_dim) -> actions (N, ...)
 EVAL_SEED = 10_000  # evaluation episodes start from seeds EVAL_SEED + seed*1000 + i, never trained on
@@ -25,7 +25,7 @@ EVAL_SEED = 10_000  # evaluation episodes start from seeds EVAL_SEED + seed*1000
 class RLCommon(Section):
     """Keys every algorithm reads; each algorithm's config adds its own."""
 
-    algo: Literal["ppo", "dqn"]
+    algo: str  # a registered algorithm (gradkit.rl.ALGOS), checked before this schema
     env: str = "CartPole-v1"  # any registered Gymnasium id with flat observations
     n_envs: int = Field(8, ge=1)  # environments stepped together
     # auto: native where Gymnasium has a batched env (CartPole), else sync; async: one process

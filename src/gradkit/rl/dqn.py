@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
+from gradkit.rl import register
 from gradkit.rl.buffers import ReplayBuffer
 from gradkit.rl.common import RLCommon, Session, mlp
 from gradkit.rl.envs import final_obs, make_vec, valid_next
@@ -55,6 +56,22 @@ def crossed(step: int, n_envs: int, every: int) -> bool:
     return step // every != (step - n_envs) // every
 
 
+def policy(cfg: DQNConfig, spec: dict[str, Any]) -> tuple[str, nn.Module]:
+    """The network that acts (the online Q-network), as checkpoints name it."""
+    return "q_net", mlp([spec["obs_dim"], *cfg.hidden, spec["n_actions"]], activation=nn.ReLU)
+
+
+@torch.no_grad()
+def act(agent: Any, x: torch.Tensor, deterministic: bool) -> np.ndarray:
+    """Observations (N, obs_dim) -> argmax Q; otherwise random with probability `agent.epsilon`."""
+    action = agent.networks["q_net"](x).argmax(-1).numpy()
+    if not deterministic:
+        explore = np.random.random(len(action)) < agent.epsilon
+        action[explore] = np.random.randint(0, agent.spec["n_actions"], int(explore.sum()))
+    return action
+
+
+@register("dqn", DQNConfig, policy, act, actions=("discrete",))
 def train(cfg: DQNConfig, s: Session, spec: dict[str, Any], seed: int) -> nn.Module:
     envs = make_vec(cfg.env, cfg.n_envs, cfg.vector)
     q_net = mlp([spec["obs_dim"], *cfg.hidden, spec["n_actions"]], activation=nn.ReLU)

@@ -15,6 +15,7 @@ from pydantic import Field
 from torch import nn
 from torch.distributions import Categorical, Normal
 
+from gradkit.rl import register
 from gradkit.rl.buffers import RolloutBuffer
 from gradkit.rl.common import RLCommon, Session, mlp
 from gradkit.rl.envs import final_obs, make_vec, valid_next
@@ -91,6 +92,21 @@ class ActorCritic(nn.Module):
         return out if self.continuous else out.argmax(-1)
 
 
+def policy(cfg: PPOConfig, spec: dict[str, Any]) -> tuple[str, ActorCritic]:
+    """The network that acts, as checkpoints name it."""
+    return "agent", ActorCritic(spec["obs_dim"], spec["n_actions"], cfg.hidden,
+                                spec["action"] == "continuous")
+
+
+@torch.no_grad()
+def act(agent: Any, x: torch.Tensor, deterministic: bool) -> np.ndarray:
+    """Observations (N, obs_dim) -> actions: the mean or likeliest one, else a sample."""
+    net = agent.networks["agent"]
+    action = (net.greedy(x) if deterministic else net.dist(x).sample()).numpy()
+    return np.clip(action, agent.spec["low"], agent.spec["high"]) if net.continuous else action
+
+
+@register("ppo", PPOConfig, policy, act)
 def train(cfg: PPOConfig, s: Session, spec: dict[str, Any], seed: int) -> ActorCritic:
     continuous = spec["action"] == "continuous"
     envs = make_vec(cfg.env, cfg.n_envs, cfg.vector)

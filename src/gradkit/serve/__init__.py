@@ -23,12 +23,12 @@ def build_app(path: str | Path, limits: Limits = Limits(), threads: int | None =
     """
     import torch
 
-    import gradkit.api
+    from gradkit.engine import load
     from gradkit.serve.app import create_app
 
     if threads:
         torch.set_num_threads(threads)
-    return create_app(gradkit.api.load(path), limits, str(path))
+    return create_app(load(path), limits, str(path))
 
 
 def serve(path: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: Limits = Limits(),

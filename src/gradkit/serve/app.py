@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 
 from gradkit.serve.parse import Limits, Parsed, RequestError, parse_form, parse_json, read_body
 
-SERVED_TASKS = ("classification", "regression", "forecast")
+SERVED = ("classes", "values", "forecasts")  # what a served model's predict() may give
 
 
 def create_app(run: Any, limits: Limits = Limits(), source: str | None = None) -> Any:
@@ -31,9 +31,10 @@ def create_app(run: Any, limits: Limits = Limits(), source: str | None = None) -
     """
     from gradkit.errors import GradkitError
 
-    if run.spec.task not in SERVED_TASKS:
-        raise GradkitError(f"gradkit serve serves {', '.join(SERVED_TASKS)} models; this run does "
-                           f"{run.spec.task} (use gradkit sample or gradkit reconstruct)")
+    if run.task.outputs not in SERVED:
+        raise GradkitError("gradkit serve serves classification, regression and forecast models; "
+                           f"this run does {run.spec.task} (use gradkit sample or gradkit reconstruct)")
+    classes = run.spec.num_classes if run.classifies else None
     # no /docs: Swagger UI loads its scripts from a CDN; /openapi.json works offline
     app = FastAPI(title=f"gradkit: {run.config.name}", docs_url=None, redoc_url=None)
     meta = metadata(run, limits, source)
@@ -65,9 +66,9 @@ def create_app(run: Any, limits: Limits = Limits(), source: str | None = None) -
         body = await read_body(request, limits.max_body_bytes)
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "multipart/form-data":
-            parsed = await parse_form(request, run.spec, limits)
+            parsed = await parse_form(request, run.spec, limits, classes)
         elif kind in ("application/json", ""):
-            parsed = parse_json(body, run.spec, limits)
+            parsed = parse_json(body, run.spec, limits, classes)
         else:
             raise RequestError(415, f"content type '{kind[:60]}' is not served: send application/json "
                                     "or multipart/form-data (image files)")
@@ -75,7 +76,7 @@ def create_app(run: Any, limits: Limits = Limits(), source: str | None = None) -
         return JSONResponse(respond(run, parsed, out))
 
     # the page is read once, here, not on every GET /
-    if run.spec.task == "classification" and run.spec.kind == "image":
+    if run.classifies and run.spec.kind == "image":
         home = files("gradkit.serve").joinpath("page.html").read_text(encoding="utf-8")
     else:
         home = (f"<!doctype html><title>gradkit serve</title><p>{run.config.name}: "
@@ -90,7 +91,7 @@ def create_app(run: Any, limits: Limits = Limits(), source: str | None = None) -
 
 def respond(run: Any, parsed: Parsed, out: np.ndarray) -> dict[str, Any]:
     """Model outputs -> JSON: top-k labels with probabilities, or values."""
-    if run.spec.task != "classification":
+    if not run.classifies:
         return {"predictions": out.tolist()}
     names = run.spec.class_names or [str(i) for i in range(out.shape[1])]
     top = np.argsort(-out, axis=1)[:, :parsed.top_k]
@@ -106,7 +107,7 @@ def respond(run: Any, parsed: Parsed, out: np.ndarray) -> dict[str, Any]:
 def metadata(run: Any, limits: Limits, source: str | None) -> dict[str, Any]:
     """What a client needs to call /predict: the input, the labels, the limits."""
     from gradkit.version import __version__
-    from gradkit.export.bundle import describe_input
+    from gradkit.data.inputs import describe_input
 
     spec = run.spec
     accepts = {"image": ['{"inputs": [...]} raw pixel arrays', '{"images": ["<base64>"]}',

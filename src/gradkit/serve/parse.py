@@ -66,8 +66,9 @@ async def read_body(request: Any, limit: int) -> bytes:
     return body
 
 
-def parse_json(body: bytes, spec: Any, limits: Limits) -> Parsed:
-    """`{"inputs": [...]}`, `{"images": [base64, ...]}` or `{"texts": [...]}` (+ top_k, invert)."""
+def parse_json(body: bytes, spec: Any, limits: Limits, classes: int | None = None) -> Parsed:
+    """`{"inputs": [...]}`, `{"images": [base64, ...]}` or `{"texts": [...]}` (+ top_k, invert).
+    `classes`: how many classes a classifier tells apart (None: the model predicts values)."""
     try:
         obj = json.loads(body)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
@@ -83,7 +84,7 @@ def parse_json(body: bytes, spec: Any, limits: Limits) -> Parsed:
     if len(given) != 1:
         raise RequestError(422, "send exactly one of inputs, images, texts or text "
                                 f"(got {', '.join(given) or 'none'})")
-    parsed = Parsed(None, *_options(obj.get("top_k"), obj.get("invert", "auto"), spec))
+    parsed = Parsed(None, *_options(obj.get("top_k"), obj.get("invert", "auto"), spec, classes))
     key = given[0]
     if key == "inputs":
         parsed.batch = parse_array(obj["inputs"], spec, limits)
@@ -98,7 +99,7 @@ def parse_json(body: bytes, spec: Any, limits: Limits) -> Parsed:
     return parsed
 
 
-async def parse_form(request: Any, spec: Any, limits: Limits) -> Parsed:
+async def parse_form(request: Any, spec: Any, limits: Limits, classes: int | None = None) -> Parsed:
     """multipart/form-data: image files (any field name) plus optional top_k and invert fields."""
     try:
         form = await request.form(max_files=limits.max_batch, max_fields=len(FORM_FIELDS) + 1)
@@ -120,7 +121,7 @@ async def parse_form(request: Any, spec: Any, limits: Limits) -> Parsed:
         raise RequestError(422, "the form holds no file: send each image as a file field, e.g. "
                                 "curl -F file=@digit.png")
     _count(len(files), limits)
-    parsed = Parsed(None, *_options(fields.get("top_k"), fields.get("invert", "auto"), spec))
+    parsed = Parsed(None, *_options(fields.get("top_k"), fields.get("invert", "auto"), spec, classes))
     decoded = [decode_image(data, spec, parsed.invert, limits, f"file '{name[:40]}'")
                for name, data in files]
     parsed.batch, parsed.notes = _stack(decoded)
@@ -129,7 +130,7 @@ async def parse_form(request: Any, spec: Any, limits: Limits) -> Parsed:
 
 def parse_array(value: Any, spec: Any, limits: Limits) -> Any:
     """Nested lists of numbers -> a checked raw batch (N, *input_shape)."""
-    from gradkit.predict import as_batch
+    from gradkit.data.inputs import as_batch
 
     if spec.kind == "text":
         raise RequestError(422, 'this model reads text: send {"texts": ["..."]}')
@@ -172,7 +173,7 @@ def decode_image(data: bytes, spec: Any, invert: str, limits: Limits, what: str)
     """Encoded image bytes (PNG, JPEG, ...) -> a raw (C, H, W) array like the training images."""
     from PIL import Image
 
-    from gradkit.predict import image_array
+    from gradkit.data.inputs import image_array
 
     if spec.kind != "image":
         raise RequestError(422, f"this model reads {spec.kind} inputs, not images: send "
@@ -204,15 +205,14 @@ def _b64(value: Any, i: int) -> bytes:
         raise RequestError(422, f"images[{i}] is not valid base64") from None
 
 
-def _options(top_k: Any, invert: Any, spec: Any) -> tuple[int, str]:
+def _options(top_k: Any, invert: Any, spec: Any, classes: int | None) -> tuple[int, str]:
     """top_k (classifiers only; default 3, at most the number of classes) and invert."""
     if invert not in ("auto", "yes", "no"):
         raise RequestError(422, f"invert must be auto, yes or no, got {str(invert)[:40]!r}")
-    if spec.task != "classification":
+    if classes is None:
         if top_k is not None:
             raise RequestError(422, f"top_k applies to classifiers; this model does {spec.task}")
         return 1, invert
-    classes = spec.num_classes
     try:
         k = 3 if top_k is None else int(top_k) if not isinstance(top_k, (bool, float)) else 0
     except (TypeError, ValueError):

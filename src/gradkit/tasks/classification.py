@@ -8,10 +8,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from gradkit.metrics import classification_metrics
-from gradkit.tasks import TASKS, StepFn
+from gradkit.tasks import StepFn, register
 
 
+@register("classification")
 class ClassificationTask:
+    targets = "classes"
+    outputs = "classes"
+
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
         self.models = {"model": model}
         self.model = model
@@ -64,5 +68,21 @@ class ClassificationTask:
         logits = self.model(x).float()
         return torch.sigmoid(logits) if self.loss_name == "bce" else logits.softmax(-1)
 
+    def baselines(self, data: Any, seed: int) -> dict[str, float]:
+        """The majority class, and a logistic regression (TF-IDF for texts) on the inputs."""
+        from gradkit.metrics.baselines import label_baselines
 
-TASKS.register("classification", ClassificationTask)
+        return label_baselines(data, seed)
+
+    def write_artifacts(self, end: Any) -> dict[str, float]:
+        """Test examples with their probabilities, the top confusions (and a Transformer's
+        attention), and a few explained predictions unless `output.explain=false`."""
+        from gradkit.artifacts import inspection, samples
+
+        samples.write_classified(self, end)
+        inspection.write_inspection(self, end.data, end.cfg, end.run, end.device, end.test_pred)
+        if end.cfg.output.explain:  # the report's Explanations: a few test examples, through Captum
+            from gradkit.artifacts.explanations import write_explanations
+
+            write_explanations(self.model, end.data, end.run, end.device, end.test_pred, end.verbose)
+        return {}

@@ -16,14 +16,16 @@ import torch
 from torch import nn
 
 from gradkit.metrics import forecast_metrics
-from gradkit.tasks import TASKS
+from gradkit.tasks import register
 from gradkit.tasks.regression import ValueTask
 
 
+@register("forecast")
 class ForecastTask(ValueTask):
     """The next `horizon` values (B, H) of each window: MAE, RMSE and MASE in series units."""
 
-    name = "forecast"
+    targets = "series"
+    outputs = "forecasts"
 
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
         if spec.task != "forecast":
@@ -42,5 +44,8 @@ class ForecastTask(ValueTask):
     def _scores(self, pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
         return forecast_metrics(pred, target, self.mase_scale)
 
+    def baselines(self, data: Any, seed: int) -> dict[str, float]:
+        """Persistence and seasonal-naive forecasts of the very same test windows."""
+        from gradkit.metrics.baselines import forecast_baselines
 
-TASKS.register("forecast", ForecastTask)
+        return forecast_baselines(data)

@@ -13,7 +13,7 @@ the logits). On val/test, fake images come from a seeded noise stream. Neither l
 sample quality, so the recipes keep the last epoch (`train.monitor: epoch`).
 
 Each epoch `on_epoch_end` saves the images of 64 fixed noise vectors to artifacts/epochs/;
-the final artifacts are `gradkit.gallery`'s.
+the final artifacts are `gradkit.artifacts.images`'s. No baseline yet for samples.
 """
 from __future__ import annotations
 
@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gradkit import gallery
+from gradkit.artifacts import images
 from gradkit.errors import ConfigError
-from gradkit.tasks import TASKS, StepFn
+from gradkit.tasks import StepFn, register
+from gradkit.tasks.images import ImageTask
 from gradkit.training.optim import build_optimizer
 
 EVAL_SEED = 4321
@@ -36,7 +37,10 @@ def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
-class GANTask:
+@register("gan")
+class GANTask(ImageTask):
+    outputs = "verdict"  # predict(): the discriminator's probability that an image is real
+
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
         if not hasattr(model, "discriminator"):
             raise ConfigError("task.name=gan needs model.name=gan")
@@ -93,12 +97,9 @@ class GANTask:
 
     def on_epoch_end(self, epoch: int, run) -> None:
         device = next(self.model.parameters()).device
-        gallery.write_epoch_grid(run, epoch, self.model,
-                                 gallery.fixed_noise(gallery.GRID_IMAGES, self.model.noise_dim, device))
+        images.write_epoch_grid(run, epoch, self.model,
+                                images.fixed_noise(images.GRID_IMAGES, self.model.noise_dim, device))
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1] -> the discriminator's probability that each is real, (N,)."""
         return torch.sigmoid(self.model.discriminator(x * 2 - 1).float()).squeeze(1)
-
-
-TASKS.register("gan", GANTask)

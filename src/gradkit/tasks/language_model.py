@@ -18,10 +18,14 @@ from torch import nn
 
 from gradkit.errors import ConfigError
 from gradkit.metrics.language import lm_metrics
-from gradkit.tasks import TASKS, StepFn
+from gradkit.tasks import StepFn, register
 
 
+@register("language-model")
 class LanguageModelTask:
+    targets = "characters"
+    outputs = "next-token"
+
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
         if cfg.loss not in ("auto", "cross_entropy"):
             raise ConfigError(f"task.loss={cfg.loss} does not fit a language model; use cross_entropy")
@@ -71,5 +75,15 @@ class LanguageModelTask:
         """ids (B, L) -> next-token probabilities (B, L, V)."""
         return self.logits(x).float().softmax(-1)
 
+    def baselines(self, data: Any, seed: int) -> dict[str, float]:
+        """Unigram and bigram character models of the training text."""
+        from gradkit.metrics.language import char_baselines
 
-TASKS.register("language-model", LanguageModelTask)
+        return char_baselines(data)
+
+    def write_artifacts(self, end: Any) -> dict[str, float]:
+        """Continuations of prompts from the test text (fixed seed), for the report."""
+        from gradkit.artifacts.text import write_samples
+
+        write_samples(self.model, end.data, end.run.path / "artifacts" / "samples.npz")
+        return {}

@@ -6,7 +6,8 @@ autoencoder (Vincent et al. 2008). Evaluation adds the same noise on every pass 
 generator), so validation figures are comparable from epoch to epoch.
 
 Metrics (val/test): `loss` (the training loss), `mse` (per pixel, of sigmoid(logits) against
-the clean image; `baseline/mean/mse` is the mean training image's). Artifacts: `gradkit.gallery`.
+the clean image; `baseline/mean/mse` is the mean training image's). Artifacts:
+`gradkit.artifacts.images`.
 """
 from __future__ import annotations
 
@@ -17,12 +18,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from gradkit.errors import ConfigError
-from gradkit.tasks import TASKS, StepFn
+from gradkit.tasks import StepFn, register
+from gradkit.tasks.images import ImageTask
 
 EVAL_NOISE_SEED = 4321
 
 
-class ReconstructTask:
+@register("reconstruct")
+class ReconstructTask(ImageTask):
+    outputs = "images"
+
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
         if not hasattr(model, "reconstruct"):
             raise ConfigError("task.name=reconstruct needs an autoencoder: model.name=autoencoder")
@@ -77,5 +82,8 @@ class ReconstructTask:
         """Images in [0, 1] -> reconstructions in [0, 1]."""
         return self.model.reconstruct(x)
 
+    def baselines(self, data: Any, seed: int) -> dict[str, float]:
+        """Every test image reconstructed as the mean training image."""
+        from gradkit.metrics.baselines import mean_image_baseline
 
-TASKS.register("reconstruct", ReconstructTask)
+        return mean_image_baseline(data)

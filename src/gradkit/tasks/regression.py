@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gradkit.metrics import regression_metrics
-from gradkit.tasks import TASKS, StepFn
+from gradkit.tasks import StepFn, register
 
 LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}
 
@@ -31,7 +31,9 @@ class ValueTask:
     targets' own units (`_scores`).
     """
 
-    name = ""  # the task.name, in messages
+    name = ""  # the task.name (set by @register), in messages
+    targets = "values"
+    outputs = "values"
 
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
         self.models = {"model": model}
@@ -76,11 +78,17 @@ class ValueTask:
         """Normalised inputs -> predictions in the targets' own units."""
         return self._forward(x) * self.std + self.mean
 
+    def write_artifacts(self, end: Any) -> dict[str, float]:
+        """Every test example's target and prediction (and a series' time labels)."""
+        from gradkit.artifacts.samples import write_values
 
+        write_values(self, end)
+        return {}
+
+
+@register("regression")
 class RegressionTask(ValueTask):
     """One value per example (B,): MSE, RMSE, MAE and R² in the target's units."""
-
-    name = "regression"
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x).float().squeeze(-1)  # (B,), standardised
@@ -88,5 +96,8 @@ class RegressionTask(ValueTask):
     def _scores(self, pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
         return regression_metrics(pred, target)
 
+    def baselines(self, data: Any, seed: int) -> dict[str, float]:
+        """The training mean, and a linear regression on the inputs."""
+        from gradkit.metrics.baselines import value_baselines
 
-TASKS.register("regression", RegressionTask)
+        return value_baselines(data, seed)

@@ -11,7 +11,7 @@ and runs. Gaussian likelihood: the [0, 1] pixels as they are (densities, so figu
 comparable with the Bernoulli ones).
 
 Each epoch `on_epoch_end` saves decoded samples of 64 fixed z to artifacts/epochs/; the final
-artifacts are `gradkit.gallery`'s.
+artifacts are `gradkit.artifacts.images`'s. No baseline yet for nats per image.
 """
 from __future__ import annotations
 
@@ -20,15 +20,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from gradkit import gallery
+from gradkit.artifacts import images
 from gradkit.errors import ConfigError
 from gradkit.models.vae import kl_divergence
-from gradkit.tasks import TASKS, StepFn
+from gradkit.tasks import StepFn, register
+from gradkit.tasks.images import ImageTask
 
 EVAL_SEED = 4321
 
 
-class VAETask:
+@register("vae")
+class VAETask(ImageTask):
+    outputs = "images"
+
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
         if not hasattr(model, "posterior"):
             raise ConfigError("task.name=vae needs model.name=vae")
@@ -80,12 +84,9 @@ class VAETask:
 
     def on_epoch_end(self, epoch: int, run) -> None:
         device = next(self.model.parameters()).device
-        gallery.write_epoch_grid(run, epoch, self.model,
-                                 gallery.fixed_noise(gallery.GRID_IMAGES, self.model.latent, device))
+        images.write_epoch_grid(run, epoch, self.model,
+                                images.fixed_noise(images.GRID_IMAGES, self.model.latent, device))
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1] -> reconstructions (decoded posterior means) in [0, 1]."""
         return self.model.reconstruct(x)
-
-
-TASKS.register("vae", VAETask)

@@ -21,7 +21,7 @@ import torch
 
 from gradkit.data import Batches, Dataset, make_batches
 from gradkit.data.augment import build_augment
-from gradkit.distributed.context import LOCAL, Dist
+from gradkit.training.distributed import LOCAL, Dist
 from gradkit.errors import ConfigError, GradkitError
 from gradkit.models.freeze import Transferable
 from gradkit import checkpoint

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from gradkit.distributed.context import Dist
+from gradkit.training.distributed import Dist
 
 
 class Tally:

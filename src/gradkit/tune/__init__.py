@@ -7,11 +7,13 @@
 
     import gradkit.tune
     result = gradkit.tune.tune("digits-mlp", space=["optim.lr=loguniform:1e-4:1e-1"], trials=20)
-    found = gradkit.tune.lr_find("digits-mlp")
+    from gradkit.tune.lr_find import lr_find
+    found = lr_find("digits-mlp")
 
 `study.py` runs the study, `trial.py` one trial, `space.py` parses and checks `--space`,
-`outputs.py` and `report.py` write what a study leaves, `lr_find.py` the learning-rate range test.
-Optuna is imported only when a study runs.
+`settings.py` what defines a study and its storage, `outputs.py` and `report.py` what a study
+leaves, `lr_find.py` the learning-rate range test (imported by its module's name: the package's
+attribute `lr_find` is that module). Optuna is imported only when a study runs.
 """
 from __future__ import annotations
 
@@ -23,11 +25,7 @@ def __getattr__(name: str) -> Any:
         from gradkit.tune.study import tune
 
         return tune
-    if name == "lr_find":
-        from gradkit.tune.lr_find import lr_find
-
-        return lr_find
     raise AttributeError(f"module 'gradkit.tune' has no attribute '{name}'")
 
 
-__all__ = ["tune", "lr_find"]
+__all__ = ["tune"]

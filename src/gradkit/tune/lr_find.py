@@ -77,7 +77,9 @@ def lr_find(recipe: str | None = None, *, config_file: str | Path | None = None,
 def _config(recipe, config_file, overrides) -> C.RunConfig:
     if not recipe and not config_file:
         raise ConfigError("name a recipe (`gradkit recipes` lists them) or pass -c FILE.yaml")
-    cfg, variants = C.resolve_runs(recipe, config_file, list(overrides or []))
+    from gradkit.engine import resolve_runs
+
+    cfg, variants = resolve_runs(recipe, config_file, list(overrides or []))
     if cfg.rl:
         raise ConfigError(f"{cfg.name} is a reinforcement-learning recipe: lr-find sweeps a "
                           "supervised loss over mini-batches; tune rl.lr with gradkit tune")
@@ -89,19 +91,12 @@ def _config(recipe, config_file, overrides) -> C.RunConfig:
 def _sweep(cfg: C.RunConfig, start: float, end: float, steps: int
            ) -> tuple[list[float], list[float], str]:
     import gradkit.data
-    import gradkit.models
-    import gradkit.tasks
-    from gradkit.training.runtime import seed_everything, select_device
+    from gradkit.engine import build
     from gradkit.training.loop import NonFiniteLoss, Stepper, autocast
     from gradkit.training.optim import build_optimizer
 
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    device = select_device(cfg.train.device)
-    seed_everything(cfg.seed, cfg.train.deterministic)
-    data = gradkit.data.build(cfg.data, cfg.task.name, cfg.seed)
-    model = gradkit.models.build(cfg.model, data.spec).to(device)
-    task = gradkit.tasks.build(cfg.task, model, data.spec)
+    built = build(cfg, distributed=False)
+    data, model, task, device = built.data, built.model, built.task, built.device
     if hasattr(task, "configure_optimizers"):
         raise ConfigError(f"task {cfg.task.name} steps several optimisers (a GAN): the range "
                           "test needs one loss and one optimiser")

@@ -8,17 +8,16 @@ from typing import Any
 
 import yaml
 
-from gradkit import config as C
+from gradkit.engine import resolve
 from gradkit.errors import GradkitError
 from gradkit.rundir import atomic_write
 from gradkit.tune import space as S
+from gradkit.tune.settings import TuneResult, open_study
 
 
 def write_outputs(study_dir: Path, settings, dims: list[S.Dimension], verbose: bool):
     """trials.json, best.yaml (when a trial completed) and report.html; returns a TuneResult."""
-    from gradkit.tune.study import TuneResult, _study
-
-    study = _study(study_dir, settings)
+    study = open_study(study_dir, settings)
     rows = trial_rows(study, dims)
     atomic_write(study_dir / "trials.json", json.dumps(rows, indent=2) + "\n")
     counts = {state: sum(r["state"] == state for r in rows)
@@ -71,7 +70,7 @@ def write_best(study_dir: Path, settings, result, n_trials: int) -> Path:
               f"# train it: gradkit train -c {study_dir / 'best.yaml'}\n")
     path = study_dir / "best.yaml"
     atomic_write(path, header + yaml.safe_dump(raw, sort_keys=False))
-    C.resolve(None, path)  # what we promise: it loads as a recipe file
+    resolve(None, path)  # what we promise: it loads as a recipe file
     return path
 
 

@@ -180,9 +180,9 @@ def _schema_at(path: list[str], base: C.RunConfig) -> tuple[type[BaseModel] | No
 
         return MODELS.get(base.model["name"]).config, "model."
     if path == ["rl"] and base.rl:
-        from gradkit.rl import _algo
+        from gradkit.rl import ALGOS
 
-        return _algo(base.rl["algo"])[0], "rl."
+        return ALGOS.get(base.rl["algo"], key="rl.algo").config, "rl."
     field = C.RunConfig.model_fields.get(path[0]) if len(path) == 1 else None
     ann = getattr(field, "annotation", None)
     if isinstance(ann, type) and issubclass(ann, BaseModel):

@@ -18,65 +18,14 @@ import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from gradkit import config as C
 from gradkit.errors import ConfigError, GradkitError, did_you_mean
 from gradkit.tune import space as S
+from gradkit.tune.settings import PRUNERS, STUDY, Settings, TuneResult, open_study, storage  # noqa: F401
 
-STUDY = "gradkit"
-PRUNERS = ("median", "halving", "none")
-
-
-@dataclass
-class Settings:
-    """What defines a study; saved as tune.json, handed to worker processes."""
-
-    recipe: str | None
-    config_file: str | None
-    overrides: list[str]
-    space: list[str]
-    metric: str
-    direction: str
-    pruner: str = "median"
-    startup_trials: int = 5
-    seed: int = 0
-    # epochs before a trial may be pruned: early curves favour high learning rates, so a slow
-    # starter is not judged on its first epochs (a tenth of them)
-    prune_after: int = 0
-
-    def resolve(self, extra: dict[str, Any]) -> C.RunConfig:
-        """The recipe, file and overrides, with `extra` (a trial's values) on top."""
-        return C.resolve(self.recipe, self.config_file,
-                         C.deep_merge(C.parse_overrides(self.overrides), extra))
-
-    def recipe_raw(self, values: dict[str, Any]) -> dict[str, Any]:
-        """best.yaml's mapping: `base:` the recipe, the file, the overrides, then `values`."""
-        raw: dict[str, Any] = {"base": self.recipe} if self.recipe else {}
-        if self.config_file:
-            user = C._read_yaml(Path(self.config_file))
-            if self.recipe:
-                user.pop("base", None)  # a named recipe wins over the file's base (config.resolve)
-            raw = C.deep_merge(raw, user)
-        raw = C.deep_merge(raw, C.parse_overrides(self.overrides))
-        return C.deep_merge(raw, S.nested(values))
-
-
-@dataclass
-class TuneResult:
-    """A finished (or resumed and finished) study."""
-
-    dir: Path
-    metric: str
-    direction: str
-    counts: dict[str, int]
-    best_trial: int | None = None
-    best_value: float | None = None
-    best_values: dict[str, Any] = field(default_factory=dict)
-    best_yaml: Path | None = None
-    report: Path | None = None
 
 
 def tune(recipe: str | None = None, *, space: list[str], trials: int = 30,
@@ -104,7 +53,7 @@ def tune(recipe: str | None = None, *, space: list[str], trials: int = 30,
     study_dir = Path(out) if out else _new_dir(settings)
     with _locked(study_dir):
         _save_settings(study_dir, settings)
-        study = _study(study_dir, settings)
+        study = open_study(study_dir, settings)
         _recover(study_dir, study, verbose)
         if not study.trials:
             for values in enqueue:
@@ -130,7 +79,9 @@ def prepare(recipe, config_file, overrides, space, metric, direction, pruner, st
     if any(o.split("=")[0].strip() == "output.run_dir" for o in overrides):
         raise ConfigError("output.run_dir: the study directory is --out, and each trial's run "
                           "directory sits inside it (trials/NNNN)")
-    base_cfg, variants = C.resolve_runs(recipe, config_file, overrides)
+    from gradkit.engine import resolve_runs
+
+    base_cfg, variants = resolve_runs(recipe, config_file, overrides)
     if variants:
         raise ConfigError(f"{base_cfg.name} trains {len(variants)} variants; tune one of them: "
                           f"write its config to a file (e.g. `base: {recipe}` with that "
@@ -209,28 +160,6 @@ def _save_settings(study_dir: Path, s: Settings) -> None:
     atomic_write(path, json.dumps(new, indent=2) + "\n")
 
 
-def storage(study_dir: Path):
-    import optuna
-
-    # A long timeout: parallel workers write to the one SQLite file and wait for each other.
-    return optuna.storages.RDBStorage(f"sqlite:///{Path(study_dir).resolve() / 'study.db'}",
-                                      engine_kwargs={"connect_args": {"timeout": 60}})
-
-
-def _study(study_dir: Path, s: Settings, seed: int | None = None):
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # gradkit prints one line per trial
-    pruner = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=s.startup_trials,
-                                                            n_warmup_steps=s.prune_after),
-              "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(
-                  min_resource=max(1, s.prune_after)),
-              "none": lambda: optuna.pruners.NopPruner()}[s.pruner]()
-    sampler = optuna.samplers.TPESampler(seed=s.seed if seed is None else seed)
-    return optuna.create_study(study_name=STUDY, storage=storage(study_dir), sampler=sampler,
-                               pruner=pruner, direction=s.direction, load_if_exists=True)
-
-
 def _recover(study_dir: Path, study, verbose: bool) -> None:
     """Trials an interruption cut short run again first, with the same values.
 
@@ -299,7 +228,7 @@ def run_worker(study_dir: str, settings: dict[str, Any], n: int, seed: int, thre
         torch.set_num_threads(threads)
     from gradkit.tune.trial import objective
 
-    study = _study(Path(study_dir), s, seed)
+    study = open_study(Path(study_dir), s, seed)
     dims = S.parse(s.space)
     study.optimize(lambda trial: objective(trial, s, dims, Path(study_dir), verbose), n_trials=n)
 

@@ -36,7 +36,7 @@ def objective(trial, s, dims: list[S.Dimension], study_dir: Path, verbose: bool)
     """Train one trial; its score, NaN for a failed one (Optuna marks it failed), or TrialPruned."""
     import optuna
 
-    from gradkit.api import execute
+    from gradkit.engine import execute
 
     values = {d.key: d.suggest(trial) for d in dims}
     name = f"trials/{trial.number:04d}"

@@ -31,8 +31,10 @@ import torch
 from torch import nn
 
 from gradkit.data import DataSpec, normalize
-from gradkit.errors import GradkitError
-from gradkit.explain import METHODS, check_name
+from gradkit.errors import ConfigError, GradkitError, did_you_mean
+
+METHODS = ("integrated-gradients", "saliency", "occlusion", "gradcam", "shap")
+KINDS = ("image", "tabular", "text")  # the data a classifier can be explained on
 
 # Captum's class for each method and kind of data (rows: no gradcam, which needs images)
 CAPTUM = {"image": {"integrated-gradients": "IntegratedGradients", "saliency": "Saliency",
@@ -41,6 +43,22 @@ CAPTUM = {"image": {"integrated-gradients": "IntegratedGradients", "saliency": "
                    "saliency": "LayerGradientXActivation", "occlusion": "Occlusion",
                    "shap": "LayerGradientShap"}}
 CAPTUM["tabular"] = {k: v for k, v in CAPTUM["image"].items() if k != "gradcam"}
+
+
+def check_name(method: str) -> None:
+    """Raise a ConfigError with a did-you-mean when `method` is not one of METHODS."""
+    if method not in METHODS:
+        raise ConfigError(f"unknown explanation method '{method}'{did_you_mean(method, METHODS)}; "
+                          f"choose one of: {', '.join(METHODS)}")
+
+
+def require_captum() -> None:
+    """Raise a GradkitError that says how to install Captum when it is missing."""
+    try:
+        import captum.attr  # noqa: F401
+    except ImportError:
+        raise GradkitError("explanations need Captum, which is not installed: "
+                           "pip install 'gradkit[explain]' (or pip install 'captum>=0.7')") from None
 
 
 @dataclass

@@ -1,4 +1,6 @@
-"""A finished run as an object: metrics, the trained model, and prediction on raw inputs."""
+"""Raw inputs (arrays, image files, texts, series windows) -> a batch shaped like a data set's
+examples, in its raw units: what `Run.predict`, `gradkit predict`, `gradkit serve` and the
+commands on generative runs feed a trained model."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gradkit.data import DataSpec, normalize
+from gradkit.data.base import DataSpec
 from gradkit.errors import DataError
 
 
@@ -79,62 +81,11 @@ def image_array(img: Any, spec: DataSpec, invert: str = "auto") -> tuple[np.ndar
     return arr.astype(np.uint8), notes
 
 
-class Run:
-    """A trained run: `run.metrics`, `run.predict(x)`, `run.classify(x)`, `run.dir`.
-
-    >>> run = gk.train("digits-mlp")
-    >>> run.metrics["test/accuracy"]
-    0.97...
-    >>> run.predict(images).argmax(1)   # probabilities per class, like Keras' predict
-    """
-
-    def __init__(self, path: Path, config: Any, spec: DataSpec, model: torch.nn.Module,
-                 task: Any, metrics: dict[str, float], device: torch.device) -> None:
-        self.dir = Path(path)
-        self.config = config
-        self.spec = spec
-        self.model = model
-        self.task = task
-        self.metrics = metrics
-        self.device = device
-
-    def __repr__(self) -> str:
-        key = next((k for k in ("test/accuracy", "test/nelbo", "test/mse", "test/d_loss")
-                    if k in self.metrics), "test/rmse")
-        return f"Run('{self.dir}', {key}={self.metrics.get(key, float('nan')):.4f})"
-
-    def data(self, data_dir: str | None = None) -> Any:
-        """The run's data set, rebuilt from its own config (`data_dir`: where to find it now)."""
-        import gradkit.data
-
-        cfg = self.config
-        data_cfg = cfg.data.model_copy(update={"dir": data_dir}) if data_dir else cfg.data
-        return gradkit.data.build(data_cfg, cfg.task.name, cfg.seed)
-
-    @property
-    def class_names(self) -> list[str] | None:
-        return self.spec.class_names
-
-    @torch.inference_mode()
-    def predict(self, x: Any, batch_size: int = 1024) -> np.ndarray:
-        """Raw inputs -> class probabilities (N, K), regression values (N,) or forecasts (N, H)."""
-        self.model.eval()
-        batch = as_batch(x, self.spec)
-        outs = [self.task.predict(normalize(chunk.to(self.device), self.spec)).cpu()
-                for chunk in batch.split(batch_size)]
-        return torch.cat(outs).numpy()
-
-    def classify(self, x: Any, k: int = 3) -> list[list[tuple[str, float]]]:
-        """Top-k (label, probability) per example."""
-        if self.spec.task != "classification":
-            raise DataError("classify() needs a classification run; use predict()")
-        probs = self.predict(x)
-        names = self.spec.class_names or [str(i) for i in range(probs.shape[1])]
-        top = np.argsort(-probs, axis=1)[:, :k]
-        return [[(names[j], float(p[j])) for j in row] for p, row in zip(probs, top)]
-
-    def report(self) -> Path:
-        """(Re)build report.html and return its path."""
-        from gradkit.report import build_report
-
-        return build_report(self.dir)
+def describe_input(spec: Any) -> dict[str, Any]:
+    """What one example is, in words a client of the model (or the server) can follow."""
+    units = {"image": f"pixel values 0..{spec.pixel_max} (channels, height, width)",
+             "tabular": f"feature values in the training data's units, in this column order: "
+                        f"{spec.feature_names}", "text": "token ids of `tokenizer.json`, 0-padded",
+             "series": "the last values of the series, oldest first"}
+    return {"shape": list(spec.input_shape), "dtype": "int64" if spec.kind == "text" else "float32",
+            "batch_axis": 0, "units": units.get(spec.kind, "")}

@@ -1,7 +1,6 @@
-"""Sampling from trained runs: `generate(run, prompt, ...)` continues a prompt with a language model.
-
-`gradkit sample RUN_DIR` dispatches on the run's task through `sample_tasks()`: text here,
-images from VAEs and GANs in `gradkit.gallery`.
+"""A language model's text: continuing a prompt character by character, and the report's
+`artifacts/samples.npz` (continuations of prompts taken from the test text). `gk.generate` and
+`gradkit sample` (gradkit/sampling.py) use the same sampler.
 
 Each new character is drawn from the model's distribution at the last position, given at
 most the last `data.max_length` characters: the context it was trained on. Temperature
@@ -10,22 +9,15 @@ k most likely characters. [PAD] and [UNK] are never drawn: they are not characte
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from gradkit.errors import ConfigError, DataError, GradkitError
+from gradkit.rundir import save_npz
 
 UNK_SHOWN = "\ufffd"  # how an [UNK] id prints
-
-
-def sample_tasks() -> tuple[str, ...]:
-    """The tasks whose runs `gradkit sample` can sample from: text from a language model,
-    images from a VAE's decoder or a GAN's generator (`gradkit.gallery.sample_grid`)."""
-    return ("language-model", "vae", "gan")
 
 
 def encode_prompt(prompt: str, chars: list[str]) -> tuple[list[int], list[str]]:
@@ -72,54 +64,6 @@ def _continue(model, ids, tokens, context, temperature, top_k, generator, device
     return out[len(ids):]
 
 
-def _check_options(tokens: int, temperature: float, top_k: int | None) -> None:
-    if tokens < 1:
-        raise ConfigError(f"tokens must be at least 1, got {tokens}")
-    if temperature < 0:
-        raise ConfigError(f"temperature must be 0 (greedy) or more, got {temperature}")
-    if top_k is not None and top_k < 1:
-        raise ConfigError(f"top_k must be at least 1 (or unset for no cut), got {top_k}")
-
-
-def generate(run: Any, prompt: str = "", tokens: int = 200, temperature: float = 1.0,
-             top_k: int | None = None, seed: int | None = None) -> str:
-    """The prompt's continuation (`tokens` characters) by a language-model run.
-
-    `run` is a `Run` (from `gk.train` or `gk.load`) or a run directory. An empty prompt starts
-    a new line; prompt characters the model never saw are read as [UNK], with a warning. The
-    same seed gives the same text; no seed gives a different one each call.
-
-    >>> run = gk.load("runs/charlm-lstm/<run>")
-    >>> gk.generate(run, "a small ", tokens=40, temperature=0.8, top_k=20, seed=0)
-    'bird of the genus ...'
-    """
-    if isinstance(run, (str, Path)):
-        from gradkit.api import load
-
-        run = load(run)
-    task = run.spec.task
-    if task not in sample_tasks():
-        raise GradkitError(f"{run.dir} is a {task} run; generate() continues text with a language "
-                           "model (task.name=language-model, e.g. `gradkit train charlm-lstm`)")
-    _check_options(tokens, temperature, top_k)
-    chars = run.spec.class_names
-    if not prompt:
-        if "\n" not in chars:
-            raise DataError("give a prompt: this model's vocabulary has no newline to start from")
-        prompt = "\n"
-    ids, unknown = encode_prompt(prompt, chars)
-    if unknown:
-        warnings.warn(f"prompt character(s) {', '.join(map(repr, unknown))} are not in this "
-                      f"model's vocabulary; read as [UNK]", stacklevel=2)
-    generator = torch.Generator()
-    if seed is None:
-        generator.seed()
-    else:
-        generator.manual_seed(seed)
-    new = continue_ids(run.model, ids, tokens, run.spec.input_shape[0], temperature, top_k, generator)
-    return decode(new, chars)
-
-
 def held_out_prompts(text: str, n: int = 3, length: int = 24, tokens: int = 200) -> list[tuple[str, str]]:
     """(prompt, true continuation) pairs: the first words of lines spread through `text`."""
     pairs = []
@@ -151,8 +95,6 @@ def write_samples(model: torch.nn.Module, data: Any, path: Path, tokens: int = 2
         prompts.append(prompt)
         truths.append(truth)
         samples.append(decode(new, chars))
-    from gradkit.rundir import save_npz
-
     save_npz(path, prompt=np.array(prompts, dtype=str), sample=np.array(samples, dtype=str),
              truth=np.array(truths, dtype=str),
              settings=np.array(f"temperature {temperature}, top-k {top_k}, seed {seed}"))

@@ -1,30 +1,17 @@
-"""The run configuration: one typed schema, YAML recipes, dotted overrides, clear errors.
+"""The run configuration's schema: one typed section per part of a run (`RunConfig`).
 
-A run is described by `RunConfig`. Recipes are YAML files holding a partial config; a user's
-file may name a `base` recipe; `KEY=VALUE` overrides are applied last. Validation happens
-before any work and every problem is reported with its dotted key, what was expected and a
-"did you mean" suggestion.
+Every key is typed, unknown keys are errors, and values are checked as far as the schema can
+know them; whether a name (a data set, model, task, RL algorithm or tracker) is registered is
+checked one layer up, by `gradkit.engine.configs`, against the registries themselves.
 """
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gradkit.config_errors import format_validation_error
-from gradkit.errors import ConfigError, did_you_mean
-from gradkit.sources import (  # noqa: F401  (re-exported: gradkit.config is where callers look)
-    _read_yaml,
-    deep_merge,
-    load_recipe,
-    parse_overrides,
-    parse_value,
-    recipe_dir,
-    recipe_names,
-)
+from gradkit.config.partition import parse_partition
 
 
 class Section(BaseModel):
@@ -175,19 +162,13 @@ class OutputConfig(Section):
     @field_validator("track", mode="before")
     @classmethod
     def _track(cls, value: Any) -> Any:
-        from gradkit.track import TRACKERS
-
         if value is None:
             return []
         if isinstance(value, str):  # output.track=mlflow or output.track=tensorboard,mlflow
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list):
-            raise ValueError(f"expected a list of trackers, e.g. [{', '.join(TRACKERS)}]")
-        for name in value:
-            if name not in TRACKERS:
-                raise ValueError(f"unknown tracker '{name}'{did_you_mean(name, TRACKERS)}; "
-                                 f"choose from {', '.join(TRACKERS)}")
-        return list(dict.fromkeys(value))
+            raise ValueError("expected a list of trackers, e.g. [tensorboard, mlflow]")
+        return list(dict.fromkeys(value))  # which names exist: gradkit.engine.configs
 
 
 class FederatedConfig(Section):
@@ -215,8 +196,6 @@ class FederatedConfig(Section):
     @field_validator("partition")
     @classmethod
     def _partition(cls, value: str) -> str:
-        from gradkit.federated.partition import parse_partition
-
         return str(parse_partition(value))
 
     @model_validator(mode="after")
@@ -275,119 +254,3 @@ class RunConfig(Section):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
-
-
-def resolve(
-    recipe: str | None = None,
-    file: str | Path | None = None,
-    overrides: list[str] | dict[str, Any] | None = None,
-) -> RunConfig:
-    """Recipe, then the user's file, then overrides -> a validated `RunConfig`.
-
-    >>> cfg = resolve("fashion-mlp", overrides=["optim.lr=3e-4", "train.epochs=10"])
-    >>> cfg.optim.lr
-    0.0003
-    """
-    return resolve_runs(recipe, file, overrides)[0]
-
-
-def resolve_runs(
-    recipe: str | None = None,
-    file: str | Path | None = None,
-    overrides: list[str] | dict[str, Any] | None = None,
-) -> tuple[RunConfig, dict[str, RunConfig]]:
-    """`resolve`, plus each variant's own validated config ({} without `variants:`).
-
-    A variant is the config deep-merged with its overrides, then with the command-line
-    overrides again, so `data.length=50` reaches every variant even where one sets it.
-    Every variant is validated here, before anything trains; an error names the variant.
-
-    >>> cfg, runs = resolve_runs("adding-rnn-vs-lstm", overrides=["data.length=50"])
-    >>> list(runs), runs["lstm"].model["name"], runs["lstm"].data.length
-    (['rnn', 'lstm'], 'lstm', 50)
-    """
-    raw: dict[str, Any] = {}
-    source = []
-    if recipe:
-        raw = load_recipe(recipe)
-        source.append(f"recipe '{recipe}'")
-    if file:
-        user = _read_yaml(Path(file))
-        base = user.pop("base", None)
-        if base is not None and not isinstance(base, str):
-            raise ConfigError(f"{file}: base must be a recipe name (`gradkit recipes` lists them), "
-                              f"got {base!r:.60}")
-        if base and not recipe:
-            raw = load_recipe(base)
-        user.setdefault("name", Path(file).stem if not raw.get("name") else raw["name"])
-        raw = deep_merge(raw, user)
-        source.append(str(file))
-    extra: dict[str, Any] = {}
-    if overrides:
-        extra = parse_overrides(overrides) if isinstance(overrides, list) else overrides
-        raw = deep_merge(raw, extra)
-        source.append("overrides")
-    where = " + ".join(source) or "defaults"
-    cfg = validate(raw, where)
-    common = {k: v for k, v in raw.items() if k != "variants"}
-    extra = {k: v for k, v in extra.items() if k != "variants"}
-    runs = {}
-    for name, over in cfg.variants.items():
-        merged = deep_merge(deep_merge(common, over), extra)
-        source = f"{where}, variant '{name}'"
-        try:
-            runs[name] = validate({**merged, "name": f"{cfg.name}/{name}"}, source)
-        except ConfigError as exc:  # a registry's error (unknown model...) names no source
-            if source in str(exc):
-                raise
-            raise ConfigError(f"invalid config ({source}): {exc}") from None
-    return cfg, runs
-
-
-def validate(raw: dict[str, Any], source: str = "config") -> RunConfig:
-    """Validate a raw mapping (schema, then registered names and the model's own schema)."""
-    try:
-        cfg = RunConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, RunConfig, source)) from None
-    _check_names(cfg, source)
-    return cfg
-
-
-def _check_names(cfg: RunConfig, source: str) -> None:
-    # Imported here: these registries pull in torch, which `gradkit --help` must not.
-    from gradkit.data import DATASETS
-    from gradkit.models import MODELS
-    from gradkit.tasks import TASKS
-
-    if cfg.rl:
-        from gradkit.rl import validate_rl
-
-        cfg.rl = validate_rl(cfg.rl, source)
-    DATASETS.get(cfg.data.name, key="data.name")
-    TASKS.get(cfg.task.name, key="task.name")
-    model = dict(cfg.model)
-    name = model.pop("name", None)
-    if not isinstance(name, str):
-        raise ConfigError(f"invalid config ({source}): model.name is required, e.g. model.name=mlp")
-    entry = MODELS.get(name, key="model.name")
-    try:
-        typed = entry.config.model_validate(model)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, entry.config, source, prefix="model")) from None
-    cfg.model = {"name": name, **typed.model_dump(mode="json")}
-    if entry.own_tokenizer:  # a pretrained model reads its own tokenizer's ids, nothing else
-        wanted = cfg.model["pretrained"]
-        if cfg.data.pretrained not in (None, wanted):
-            raise ConfigError(f"invalid config ({source}): data.pretrained={cfg.data.pretrained} "
-                              f"differs from model.pretrained={wanted}; drop data.pretrained")
-        cfg.data.tokenizer, cfg.data.pretrained = "pretrained", wanted
-
-
-def dump(cfg: RunConfig) -> str:
-    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
-
-
-def load_file(path: str | Path) -> RunConfig:
-    """Reload a resolved config exactly (e.g. a run directory's config.yaml)."""
-    return validate(_read_yaml(Path(path)), str(path))

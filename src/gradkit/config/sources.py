@@ -16,7 +16,7 @@ from gradkit.errors import ConfigError, did_you_mean
 
 
 def recipe_dir() -> Path:
-    return Path(__file__).parent / "recipes"
+    return Path(__file__).parents[1] / "recipes"
 
 
 def recipe_names() -> list[str]:
@@ -31,12 +31,12 @@ def load_recipe(name: str) -> dict[str, Any]:
             f"unknown recipe '{name}'{did_you_mean(name, names)}; "
             f"`gradkit recipes` lists them: {', '.join(names)}"
         )
-    raw = _read_yaml(recipe_dir() / f"{name}.yaml")
+    raw = read_yaml(recipe_dir() / f"{name}.yaml")
     raw.setdefault("name", name)
     return raw
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:

@@ -226,6 +226,12 @@ LOCAL = Dist()
 _CURRENT: Dist | None = None
 
 
+def is_main_process() -> bool:
+    """False on ranks other than 0 of a torchrun/Slurm run (they print nothing)."""
+    place = placement()
+    return place is None or place.rank == 0
+
+
 def setup(train_cfg, device: torch.device) -> Dist:
     """Join the process group when torchrun or Slurm started this process; else `LOCAL`.
 

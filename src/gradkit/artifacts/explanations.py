@@ -11,7 +11,9 @@
     artifacts/explanations/METHOD.html  texts: the highlighted tokens on a page of their own
 
 Half the examples are misclassified ones (when there are that many), as in the report's grid:
-an explanation of a mistake is where one learns the most.
+an explanation of a mistake is where one learns the most. Every classification run explains
+`REPORT_EXAMPLES` test examples as it ends (`write_explanations`, for its report);
+`gradkit explain` (gradkit/explain) explains more, with any method.
 """
 from __future__ import annotations
 
@@ -26,10 +28,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from gradkit.artifacts.attribution import KINDS, Attribution, attribute, require_captum
 from gradkit.data import normalize
-from gradkit.explain import render
-from gradkit.explain.methods import Attribution, attribute
+from gradkit.report import attributions as render
 from gradkit.rundir import atomic_write
+
+DEFAULT_METHOD = "integrated-gradients"
+REPORT_EXAMPLES = 8  # at the end of a run: few, so that training and its report stay fast
+STEPS = 32  # integration steps (integrated-gradients), samples (shap)
 
 FOLDER = "artifacts/explanations"
 BACKGROUND = 32  # training examples drawn as shap's baselines
@@ -229,3 +235,25 @@ def _caption(example: dict, spec, sep: str) -> str:
     return (f"true {name(example['y'])}{sep}pred {name(example['pred'])} "
             f"(p={example['prob']:.2f})")
 
+
+def write_explanations(model, data, run, device, pred, verbose: bool = False) -> None:
+    """At the end of a classification run: `REPORT_EXAMPLES` test examples explained by
+    integrated gradients, for the report. An extra, so a failure is printed and the run goes
+    on; without Captum it is skipped with the command that installs it."""
+    if data.spec.kind not in KINDS or pred is None or len(pred) != len(data.test):
+        return
+    try:
+        require_captum()
+    except Exception as exc:
+        print(f"gradkit: explanations skipped: {exc}", flush=True)
+        return
+    try:
+        summary, arrays = compute(model, data, pred, DEFAULT_METHOD, REPORT_EXAMPLES, STEPS, device)
+        write(run.path, summary, arrays, data.spec)
+    except Exception as exc:  # an extra for the report must not lose a finished run
+        print(f"gradkit: the report's explanations were not written ({type(exc).__name__}: {exc})",
+              flush=True)
+        return
+    if verbose:
+        print(f"gradkit: explained {len(arrays['index'])} test examples ({DEFAULT_METHOD}) in "
+              f"{summary['seconds']:.1f} s", flush=True)

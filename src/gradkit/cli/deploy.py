@@ -1,0 +1,61 @@
+"""Taking a model out of gradkit: `gradkit export` (checked files, gradkit/export) and
+`gradkit serve` (HTTP, gradkit/serve)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gradkit.cli.app import app, console, guard
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (or a bundle).")],
+    format: Annotated[str, typer.Option("--format", "-f", help="onnx|torchscript|torch-export|bundle.")] = "bundle",
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="File (folder for a bundle); "
+                                                "default RUN_DIR/export/.")] = None,
+    data_dir: Annotated[Optional[str], typer.Option(help="Where the run's data set is now.")] = None,
+) -> None:
+    """Export the best model, checked against the original on the run's test data."""
+    guard(lambda: _export(run_dir, format, out, data_dir))
+
+
+@app.command()
+def serve(
+    path: Annotated[Path, typer.Argument(help="A run directory or a bundle.")],
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    max_body_mb: Annotated[float, typer.Option(help="Largest request body, MB.")] = 10.0,
+    max_batch: Annotated[int, typer.Option(help="Most examples per request.")] = 256,
+    max_text_chars: Annotated[int, typer.Option(help="Longest text, characters.")] = 10_000,
+    max_image_pixels: Annotated[int, typer.Option(help="Largest image, width x height.")] = 4096 * 4096,
+    threads: Annotated[int, typer.Option(help="Torch threads per prediction.")] = 2,
+) -> None:
+    """Serve a model over HTTP: POST /predict, GET /health, /metadata; a drawing page at /."""
+    guard(lambda: _serve(path, host, port, max_body_mb, max_batch, max_text_chars,
+                         max_image_pixels, threads))
+
+
+def _export(run_dir: Path, format: str, out: Path | None, data_dir: str | None) -> None:
+    from gradkit.export import export
+
+    record = export(run_dir, format, out, data_dir)
+    check = record["check"]
+    console.print(f"{format}: [bold]{record['path']}[/]", soft_wrap=True, highlight=False)
+    console.print(f"checked on {check['n_examples']} test examples: max abs difference "
+                  f"{check['max_abs_diff']:.3g} (tolerance {check['atol']:g} + {check['rtol']:g} x |value|)",
+                  highlight=False)
+
+
+def _serve(path: Path, host: str, port: int, max_body_mb: float, max_batch: int,
+                  max_text_chars: int, max_image_pixels: int, threads: int) -> None:
+    from gradkit.errors import GradkitError
+    from gradkit.serve import Limits, serve
+
+    if min(max_body_mb, max_batch, max_text_chars, max_image_pixels) <= 0:
+        raise GradkitError("the limits (--max-body-mb, --max-batch, --max-text-chars, "
+                           "--max-image-pixels) must be positive")
+    limits = Limits(int(max_body_mb * 2**20), max_batch, max_text_chars, max_image_pixels)
+    serve(path, host, port, limits, threads)

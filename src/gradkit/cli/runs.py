@@ -1,0 +1,61 @@
+"""The runs on disk: `gradkit report` (re)builds a report, `gradkit runs` lists and compares runs.
+Both read files only (no torch)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gradkit.cli.app import app, console, fail, guard
+
+runs_app = typer.Typer(help="List runs and compare them.", invoke_without_command=True)
+app.add_typer(runs_app, name="runs")
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """(Re)build RUN_DIR/report.html (a recipe's variants: their comparison report)."""
+    from gradkit.report import build_report
+    from gradkit.report.compare import build_comparison
+
+    build = build_comparison if (run_dir / "comparison.json").is_file() else build_report
+    try:
+        path = build(run_dir)
+    except FileNotFoundError as exc:
+        fail(exc)
+    console.print(f"report: [bold]{path}[/]")
+
+
+@runs_app.callback()
+def runs(ctx: typer.Context,
+         root: Annotated[Path, typer.Option(help="Where runs live.")] = Path("runs")) -> None:
+    """Table of runs with their key metrics (newest first)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from gradkit.listing import list_runs
+
+    table = Table(title=f"runs under {root}")
+    for col in ("run", "status", "epochs", "test/accuracy", "test/f1_macro", "test/rmse", "seconds"):
+        table.add_column(col)
+    for row in list_runs(root):
+        table.add_row(*[row.get(c, "") for c in ("run", "status", "epochs", "test/accuracy",
+                                                 "test/f1_macro", "test/rmse", "seconds")])
+    console.print(table)
+
+
+@runs_app.command("compare")
+def runs_compare(run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run directories.")]) -> None:
+    """Side-by-side config differences and metrics of runs."""
+    from gradkit.listing import compare_runs
+
+    diff, metrics = guard(lambda: compare_runs(run_dirs))
+    for title, rows in (("config differences", diff), ("metrics", metrics)):
+        table = Table(title=title)
+        table.add_column("key")
+        for d in run_dirs:
+            table.add_column(Path(d).name)
+        for key, values in rows:
+            table.add_row(key, *values)
+        console.print(table)

@@ -1,0 +1,140 @@
+"""Training a recipe and using what it trained: `gradkit recipes`, `train`, `evaluate`, `predict`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from gradkit.cli.app import app, console, fail, guard, print_metrics, recipe_args
+
+
+@app.command()
+def recipes(markdown: Annotated[bool, typer.Option("--markdown", help="Print docs/recipes.md.")] = False) -> None:
+    """List the named recipes: name, task, data set, what each reproduces."""
+    from gradkit.recipes_doc import recipe_rows, recipes_markdown
+
+    if markdown:
+        print(recipes_markdown())
+        return
+    table = Table(title="gradkit recipes  (run one: gradkit train NAME \\[key=value ...])")
+    # On a narrow terminal task, data and model share a column so `reproduces` stays readable.
+    narrow = console.width < 110
+    for col in ("name",) + (("task / data / model",) if narrow else ("task", "data", "model")):
+        table.add_column(col, no_wrap=True)
+    table.add_column("reproduces", min_width=28)
+    for row in recipe_rows():
+        middle = ([f"{row['task']}\n{row['data']}\n{row['model']}"] if narrow
+                  else [row["task"], row["data"], row["model"]])
+        table.add_row(row["name"], *middle, row["reproduces"])
+    console.print(table)
+
+
+@app.command(context_settings={"allow_extra_args": False})
+def train(
+    recipe: Annotated[Optional[str], typer.Argument(help="Recipe name (see `gradkit recipes`).")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Argument(
+        help="KEY=VALUE overrides, e.g. optim.lr=3e-4 train.epochs=10 model.hidden=[256,128].",
+        show_default=False)] = None,
+    config: Annotated[Optional[Path], typer.Option("-c", "--config", help="Your own recipe YAML "
+                                                   "(may name a `base:` recipe).")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue RUN_DIR from its "
+                                                   "last checkpoint with its saved config.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Exact run directory to create.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    nproc: Annotated[int, typer.Option("--nproc", help="Train on N local processes with DDP "
+                                       "(torchrun's agent; docs/scaling.md).")] = 1,
+    no_explain: Annotated[bool, typer.Option("--no-explain", help="Skip the report's Explanations "
+                                             "(same as output.explain=false).")] = False,
+) -> None:
+    """Train a recipe: `gradkit train fashion-mlp optim.lr=3e-4 train.epochs=10`.
+
+    Values are parsed as YAML (numbers, true/false, [lists]). The run directory (config,
+    metrics, checkpoints, report.html) is printed at the end.
+    """
+    from gradkit import api
+
+    recipe, items = recipe_args(recipe, overrides, config, required=resume is None)
+    if resume is not None:
+        if recipe or items or config:
+            fail("--resume reloads the run's saved config exactly; drop the recipe and overrides "
+                 "(start a new run to change them)")
+        run = guard(lambda: api.resume(resume, verbose=not quiet, nproc=nproc))
+    else:
+        if no_explain:
+            items.append("output.explain=false")
+        run = guard(lambda: api.train(recipe, config_file=config, overrides=items, out=out,
+                                      verbose=not quiet, nproc=nproc))
+    if isinstance(run, dict):  # a recipe with variants: {variant name: Run}
+        _print_variants(run)
+        return
+    from gradkit.training.distributed import is_main_process
+
+    if not is_main_process():  # a torchrun rank other than 0: rank 0 prints the results
+        return
+    print_metrics(run.metrics, "eval" if run.config.rl else "test")
+    console.print(f"run directory: [bold]{run.dir}[/]", soft_wrap=True)
+    report = Path(run.dir) / "report.html"
+    if report.is_file():
+        console.print(f"report:        [bold]{report}[/]", soft_wrap=True)
+
+
+def _print_variants(runs: dict) -> None:
+    for name, run in runs.items():
+        print_metrics(run.metrics, "test", title=f"{name}: test metrics")
+        console.print(f"{name} run directory: [bold]{run.dir}[/]", soft_wrap=True)
+    report = Path(next(iter(runs.values())).dir).parent / "report.html"
+    if report.is_file():
+        console.print(f"comparison report: [bold]{report}[/]", soft_wrap=True)
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    split: Annotated[str, typer.Option(help="test or val.")] = "test",
+    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    data_dir: Annotated[Optional[str], typer.Option(help="Where to find the data set.")] = None,
+) -> None:
+    """Metrics of a saved run on the test (or val) split, as a table."""
+    from gradkit import api
+
+    metrics = guard(lambda: api.evaluate(run_dir, split, checkpoint, data_dir))
+    print_metrics(metrics, split)
+
+
+@app.command()
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    inputs: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG...) or a CSV of rows.")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many classes to show.")] = 3,
+    invert: Annotated[str, typer.Option(help="auto|yes|no: invert light-background images.")] = "auto",
+) -> None:
+    """Label and top-k probabilities for image files or CSV rows."""
+    guard(lambda: _predict(run_dir, inputs, top_k, invert))
+
+
+def _predict(run_dir: Path, inputs: list[Path], top_k: int, invert: str) -> None:
+    import numpy as np
+
+    from gradkit import api
+    from gradkit.data.inputs import load_image
+
+    run = api.load(run_dir)
+    for path in inputs:
+        if path.suffix.lower() == ".csv":
+            rows = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float32)
+            batch, notes = rows, []
+        else:
+            image, notes = load_image(path, run.spec, invert)
+            batch = image[None]
+        if not run.classifies:
+            for value in run.predict(batch):
+                console.print(f"{path}: {value:.4g}")
+            continue
+        for i, top in enumerate(run.classify(batch, top_k)):
+            label = f"{path}" + (f" row {i + 1}" if len(batch) > 1 else "")
+            extra = f"  [dim]({'; '.join(notes)})[/]" if notes else ""
+            console.print(f"{label}: [bold]{top[0][0]}[/]{extra}")
+            for name, p in top:
+                console.print(f"    {p:6.1%}  {name}")

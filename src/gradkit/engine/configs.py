@@ -1,0 +1,93 @@
+"""Configs resolved against the registries: the schema's checks (`gradkit.config`), then every
+name a config uses looked up where it is registered: the data set, the task, the model with
+its own typed options, the RL algorithm with its options, the trackers. Each miss is a
+ConfigError naming the key and what is registered, with a "did you mean".
+
+    >>> cfg = resolve("fashion-mlp", overrides=["optim.lr=3e-4", "train.epochs=10"])
+    >>> cfg, runs = resolve_runs("adding-rnn-vs-lstm", overrides=["data.length=50"])
+    >>> list(runs), runs["lstm"].model["name"], runs["lstm"].data.length
+    (['rnn', 'lstm'], 'lstm', 50)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from gradkit import config as C
+from gradkit.errors import ConfigError, did_you_mean
+
+
+def resolve(recipe: str | None = None, file: str | Path | None = None,
+            overrides: list[str] | dict[str, Any] | None = None) -> C.RunConfig:
+    """Recipe, then the user's file, then overrides -> a validated `RunConfig`."""
+    return resolve_runs(recipe, file, overrides)[0]
+
+
+def resolve_runs(recipe: str | None = None, file: str | Path | None = None,
+                 overrides: list[str] | dict[str, Any] | None = None
+                 ) -> tuple[C.RunConfig, dict[str, C.RunConfig]]:
+    """`resolve`, plus each variant's own validated config ({} without `variants:`).
+
+    Every variant is validated here, before anything trains; an error names the variant.
+    """
+    raw, extra, where = C.gather(recipe, file, overrides)
+    cfg = validate(raw, where)
+    runs = {}
+    for name, (merged, source) in C.variant_raws(raw, extra, cfg, where).items():
+        try:
+            runs[name] = validate(merged, source)
+        except ConfigError as exc:  # a registry's error (unknown model...) names no source
+            if source in str(exc):
+                raise
+            raise ConfigError(f"invalid config ({source}): {exc}") from None
+    return cfg, runs
+
+
+def validate(raw: dict[str, Any], source: str = "config") -> C.RunConfig:
+    """A raw mapping -> `RunConfig`: the schema, then the registered names and the model's (and
+    RL algorithm's) own schema, whose defaults it fills in."""
+    cfg = C.parse(raw, source)
+    check_names(cfg, source)
+    return cfg
+
+
+def load_file(path: str | Path) -> C.RunConfig:
+    """Reload a resolved config exactly (e.g. a run directory's config.yaml)."""
+    return validate(C.read_yaml(Path(path)), str(path))
+
+
+def check_names(cfg: C.RunConfig, source: str) -> None:
+    """Look up every name `cfg` uses; fill in the model's and RL algorithm's defaults."""
+    from gradkit.data import DATASETS
+    from gradkit.models import MODELS
+    from gradkit.tasks import TASKS
+    from gradkit.track import TRACKERS
+
+    if cfg.rl:
+        from gradkit.rl import validate_rl
+
+        cfg.rl = validate_rl(cfg.rl, source)
+    for name in cfg.output.track:
+        if name not in TRACKERS:
+            raise ConfigError(f"invalid config ({source}): output.track: unknown tracker '{name}'"
+                              f"{did_you_mean(name, TRACKERS)}; choose from {', '.join(TRACKERS)}")
+    DATASETS.get(cfg.data.name, key="data.name")
+    TASKS.get(cfg.task.name, key="task.name")
+    model = dict(cfg.model)
+    name = model.pop("name", None)
+    if not isinstance(name, str):
+        raise ConfigError(f"invalid config ({source}): model.name is required, e.g. model.name=mlp")
+    entry = MODELS.get(name, key="model.name")
+    try:
+        typed = entry.config.model_validate(model)
+    except ValidationError as exc:
+        raise ConfigError(C.format_validation_error(exc, entry.config, source, prefix="model")) from None
+    cfg.model = {"name": name, **typed.model_dump(mode="json")}
+    if entry.own_tokenizer:  # a pretrained model reads its own tokenizer's ids, nothing else
+        wanted = cfg.model["pretrained"]
+        if cfg.data.pretrained not in (None, wanted):
+            raise ConfigError(f"invalid config ({source}): data.pretrained={cfg.data.pretrained} "
+                              f"differs from model.pretrained={wanted}; drop data.pretrained")
+        cfg.data.tokenizer, cfg.data.pretrained = "pretrained", wanted

@@ -1,0 +1,94 @@
+"""Finished runs as objects: `Run` (a supervised run: metrics, the trained model, prediction on
+raw inputs) and `RLRun` (a reinforcement-learning run: metrics and its agent). `gk.train`,
+`gk.fit`, `gk.resume` and `gk.load` return them; the run directory stays the record
+(`gradkit.rundir.RunDir`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gradkit.data import DataSpec, normalize
+from gradkit.data.inputs import as_batch
+from gradkit.errors import DataError
+
+
+class Run:
+    """A trained run: `run.metrics`, `run.predict(x)`, `run.classify(x)`, `run.dir`.
+
+    >>> run = gk.train("digits-mlp")
+    >>> run.metrics["test/accuracy"]
+    0.97...
+    >>> run.predict(images).argmax(1)   # probabilities per class, like Keras' predict
+    """
+
+    def __init__(self, path: Path, config: Any, spec: DataSpec, model: torch.nn.Module,
+                 task: Any, metrics: dict[str, float], device: torch.device) -> None:
+        self.dir = Path(path)
+        self.config = config
+        self.spec = spec
+        self.model = model
+        self.task = task
+        self.metrics = metrics
+        self.device = device
+
+    def __repr__(self) -> str:
+        key = next((k for k in ("test/accuracy", "test/nelbo", "test/mse", "test/d_loss")
+                    if k in self.metrics), "test/rmse")
+        return f"Run('{self.dir}', {key}={self.metrics.get(key, float('nan')):.4f})"
+
+    def data(self, data_dir: str | None = None) -> Any:
+        """The run's data set, rebuilt from its own config (`data_dir`: where to find it now)."""
+        from gradkit.engine.builder import build_data
+
+        cfg = self.config
+        if data_dir:
+            cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"dir": data_dir})})
+        return build_data(cfg)
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return self.spec.class_names
+
+    @torch.inference_mode()
+    def predict(self, x: Any, batch_size: int = 1024) -> np.ndarray:
+        """Raw inputs -> class probabilities (N, K), regression values (N,) or forecasts (N, H)."""
+        self.model.eval()
+        batch = as_batch(x, self.spec)
+        outs = [self.task.predict(normalize(chunk.to(self.device), self.spec)).cpu()
+                for chunk in batch.split(batch_size)]
+        return torch.cat(outs).numpy()
+
+    @property
+    def classifies(self) -> bool:
+        """Whether `predict` gives class probabilities (else values, forecasts, images...)."""
+        return self.task.outputs == "classes"
+
+    def classify(self, x: Any, k: int = 3) -> list[list[tuple[str, float]]]:
+        """Top-k (label, probability) per example."""
+        if not self.classifies:
+            raise DataError("classify() needs a classification run; use predict()")
+        probs = self.predict(x)
+        names = self.spec.class_names or [str(i) for i in range(probs.shape[1])]
+        top = np.argsort(-probs, axis=1)[:, :k]
+        return [[(names[j], float(p[j])) for j in row] for p, row in zip(probs, top)]
+
+    def report(self) -> Path:
+        """(Re)build report.html and return its path."""
+        from gradkit.report import build_report
+
+        return build_report(self.dir)
+
+
+@dataclass
+class RLRun:
+    """A finished reinforcement-learning run: its directory, config, final metrics and agent
+    (`agent.act(obs)`; `gradkit.rl.load_agent(dir)` reloads it, `gradkit play` evaluates it)."""
+
+    dir: Path
+    config: Any
+    metrics: dict[str, Any]
+    agent: Any = field(repr=False)

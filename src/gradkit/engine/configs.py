@@ -18,6 +18,9 @@ from pydantic import ValidationError
 from gradkit import config as C
 from gradkit.errors import ConfigError, did_you_mean
 
+# how the messages say what a task option does, where "applies to" says too little
+OPTION_PURPOSE = {"fid": "scores generated images:", "fid_classifier": "scores generated images:"}
+
 
 def resolve(recipe: str | None = None, file: str | Path | None = None,
             overrides: list[str] | dict[str, Any] | None = None) -> C.RunConfig:
@@ -74,7 +77,7 @@ def check_names(cfg: C.RunConfig, source: str) -> None:
             raise ConfigError(f"invalid config ({source}): output.track: unknown tracker '{name}'"
                               f"{did_you_mean(name, TRACKERS)}; choose from {', '.join(TRACKERS)}")
     DATASETS.get(cfg.data.name, key="data.name")
-    TASKS.get(cfg.task.name, key="task.name")
+    _check_task_options(cfg.task, TASKS, source)
     model = dict(cfg.model)
     name = model.pop("name", None)
     if not isinstance(name, str):
@@ -91,3 +94,18 @@ def check_names(cfg: C.RunConfig, source: str) -> None:
             raise ConfigError(f"invalid config ({source}): data.pretrained={cfg.data.pretrained} "
                               f"differs from model.pretrained={wanted}; drop data.pretrained")
         cfg.data.tokenizer, cfg.data.pretrained = "pretrained", wanted
+
+
+def _check_task_options(task_cfg: C.TaskConfig, tasks: Any, source: str) -> None:
+    """Each task option set away from its default must be one the task reads (`Task.options`):
+    `task.noise` on a VAE would be ignored, silently."""
+    task = tasks.get(task_cfg.name, key="task.name")
+    defaults = C.TaskConfig.model_fields
+    for key in defaults:
+        if key in ("name", "loss") or getattr(task_cfg, key) == defaults[key].default:
+            continue
+        if key not in getattr(task, "options", ()):
+            users = [n for n in tasks.names() if key in getattr(tasks.get(n), "options", ())]
+            raise ConfigError(f"invalid config ({source}): task.{key} "
+                              f"{OPTION_PURPOSE.get(key, 'applies to')} task.name="
+                              f"{' or '.join(users)} only, not {task_cfg.name}")

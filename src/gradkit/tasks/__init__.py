@@ -8,6 +8,8 @@ A task class is registered beside its code with `@register("name")` and declares
     outputs    what `predict` returns: classes (probabilities per class), values, forecasts,
                next-token (probabilities per position), images (reconstructions) or verdict
                (a GAN discriminator's); commands ask this (serve, export, explain, predict)
+    options    the `task:` keys beyond name and loss it reads (label_smoothing, noise, beta,
+               fid...); setting one it does not read is a config error
 
 An instance exposes `models` (name -> module) and implements `train_step(batch, step)`
 (calling `step(loss, "model")` to back-propagate and update), `eval_step(batch)`,

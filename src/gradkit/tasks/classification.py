@@ -15,6 +15,7 @@ from gradkit.tasks import StepFn, register
 class ClassificationTask:
     targets = "classes"
     outputs = "classes"
+    options = ("label_smoothing",)  # soft targets
 
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
         self.models = {"model": model}

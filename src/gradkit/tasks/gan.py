@@ -40,6 +40,7 @@ def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
 @register("gan")
 class GANTask(ImageTask):
     outputs = "verdict"  # predict(): the discriminator's probability that an image is real
+    options = ("label_smoothing", "fid", "fid_classifier")  # one-sided label smoothing
 
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
         if not hasattr(model, "discriminator"):

@@ -25,6 +25,7 @@ from gradkit.tasks import StepFn, register
 class LanguageModelTask:
     targets = "characters"
     outputs = "next-token"
+    options = ("label_smoothing",)
 
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
         if cfg.loss not in ("auto", "cross_entropy"):

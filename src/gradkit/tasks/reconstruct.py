@@ -27,6 +27,7 @@ EVAL_NOISE_SEED = 4321
 @register("reconstruct")
 class ReconstructTask(ImageTask):
     outputs = "images"
+    options = ("noise",)  # a denoising autoencoder
 
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
         if not hasattr(model, "reconstruct"):

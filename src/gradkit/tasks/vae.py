@@ -32,6 +32,7 @@ EVAL_SEED = 4321
 @register("vae")
 class VAETask(ImageTask):
     outputs = "images"
+    options = ("beta", "fid", "fid_classifier")
 
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
         if not hasattr(model, "posterior"):

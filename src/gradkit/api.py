@@ -15,9 +15,9 @@ from typing import Any
 import torch
 
 from gradkit import config as C
-from gradkit.data import Dataset
+
 from gradkit.engine import execute, resolve_runs, validate
-from gradkit.engine import load as load, evaluate as evaluate, resolve as resolve  # noqa: F401
+from gradkit.engine import load as load, resolve as resolve  # noqa: F401
 from gradkit.engine.run import RLRun, Run
 from gradkit.errors import ConfigError
 from gradkit.training.distributed import placement
@@ -81,21 +81,64 @@ def resume(run_dir: str | Path, verbose: bool = True, nproc: int = 1) -> Run | R
     return resume_run(run_dir, verbose=verbose)
 
 
-def fit(model: torch.nn.Module, data: Dataset, *, epochs: int = 10, optim: str = "adam",
+def fit(model: torch.nn.Module, x: Any, y: Any = None, *, validation_data: Any = None,
+        validation_split: float = 0.1, test_data: Any = None, task: str | None = None,
+        target: str | None = None, kind: str | None = None, columns: tuple[str, str] | None = None,
+        epochs: int = 10, optim: str = "adam",
         lr: float = 1e-3, batch_size: int = 64, out: str | Path | None = None,
         verbose: bool = True, **config: Any) -> Run:
-    """Train your own `nn.Module` on a gradkit `Dataset` with the same loop, run directory and report.
+    """Train your own `nn.Module` on your data, with the same loop, run directory and report.
 
-    >>> run = gk.fit(MyNet(), gk.data.load("fashion-mnist"), epochs=5, optim="adam", lr=1e-3)
+    `x, y`: numpy arrays or torch tensors (images (N, H, W), (N, C, H, W) or (N, H, W, C) in any
+    dtype and range, rows (N, F)), a list of texts and their labels, a 1-D series (no y: a
+    forecast), a pandas DataFrame with `target="column"`, or a gradkit `Dataset`. Labels that
+    are integers, strings or a Categorical are classes; floats are values (regression), unless
+    `task` says otherwise. `validation_data`, `test_data`: pairs (x, y) or DataFrames; without
+    `validation_data`, `validation_split` of the examples is held out. `kind="text"` reads x as
+    token ids. A torch `Dataset` or `DataLoader` (x alone: its items hold the labels; a loader is
+    used as given, with `validation_data` required; dict items name their keys with
+    `columns=("image", "label")`). Further keys go to the config as for gk.train (`data={"max_length": 32}`,
+    `train={"patience": 3}`, `seed=1`...).
+
+    >>> run = gk.fit(MyNet(), x_train, y_train, epochs=5, test_data=(x_test, y_test))
+    >>> run = gk.fit(nn.Sequential(nn.LazyLinear(64), nn.ReLU(), nn.LazyLinear(3)), df, target="species")
+    >>> run.predict(x_new); run.evaluate(x_test, y_test); gk.load(run.dir)
     """
-    from gradkit.data import DATASETS
+    from gradkit.config import DataConfig
+    from gradkit.data import DATASETS, as_dataset
+    from gradkit.models.custom import class_path
+    from gradkit.tasks import TASKS, default_for
 
-    raw = {"name": config.pop("name", type(model).__name__.lower()), "task": data.spec.task,
-           "data": {"name": data.name if data.name in DATASETS else "csv"},
-           "model": {"name": "mlp"},  # recorded only; the module you pass is what trains
+    targets = TASKS.get(task, key="task").targets if task else None
+    options = DataConfig(**{"name": "arrays", "val_fraction": validation_split,
+                            **(config.get("data") or {})})
+    data = as_dataset(x, y, target=target, columns=columns, targets=targets, kind=kind,
+                      validation_data=validation_data, validation_split=validation_split,
+                      test_data=test_data, seed=int(config.get("seed", 0)), options=options)
+    task = task or default_for(data.targets or ("classes" if data.spec.num_classes is not None
+                                                else "values"))
+    raw = {"name": config.pop("name", type(model).__name__.lower()), "task": task,
+           "data": {"name": data.name if data.name in DATASETS else "arrays"},
+           "model": {"name": "custom", "module": class_path(model)},
            "optim": {"name": optim, "lr": lr}, "train": {"epochs": epochs, "batch_size": batch_size}}
     raw = C.deep_merge(raw, config)
     if out is not None:
         raw = C.deep_merge(raw, {"output": {"run_dir": str(out)}})
     cfg = validate(raw, "gk.fit arguments")
     return execute(cfg, model=model, data=data, verbose=verbose)
+
+
+def evaluate(run: Any, split: str = "test", checkpoint_name: str = "best",
+             data_dir: str | None = None, *, x: Any = None, y: Any = None) -> dict[str, float]:
+    """A saved run's metrics: on its own `split` (test or val), rebuilt from its config, or on
+    new examples `x, y` (any form `Run.predict` takes). `run`: a run directory or a `Run`.
+
+    >>> gk.evaluate("runs/digits-mlp/<run>")["test/accuracy"]
+    >>> gk.evaluate(run, x=x_test, y=y_test)["accuracy"]
+    """
+    from gradkit.engine import evaluate as evaluate_split, load
+
+    if x is not None:
+        loaded = run if isinstance(run, Run) else load(run, checkpoint_name)
+        return loaded.evaluate(x, y)
+    return evaluate_split(run.dir if isinstance(run, Run) else run, split, checkpoint_name, data_dir)

@@ -53,7 +53,9 @@ def build(cfg: Any, targets: str | None = None, seed: int = 0) -> Dataset:
     wanted = targets or (entry.targets if entry.targets != "any" else "classes")
     if entry.targets not in ("any", wanted):
         raise ConfigError(f"data set '{cfg.name}' holds {entry.targets}, not {wanted}")
-    return entry.build(cfg, wanted, seed)
+    data = entry.build(cfg, wanted, seed)
+    data.targets = wanted
+    return data
 
 
 def load(name: str, seed: int = 0, targets: str | None = None, **options: Any) -> Dataset:
@@ -65,8 +67,10 @@ def load(name: str, seed: int = 0, targets: str | None = None, **options: Any) -
 
 
 # Importing the loaders registers their sets.
-from gradkit.data import (adding, corpus, folder, images, series, tabular,  # noqa: E402,F401
-                          text, text_hub)
+from gradkit.data import (adding, arrays, corpus, folder, images, series,  # noqa: E402,F401
+                          tabular, text, text_hub)
+from gradkit.data.forms import as_dataset, from_arrays, from_dataframe  # noqa: E402
 
 __all__ = ["DATASETS", "TARGETS", "Batches", "DataSpec", "Dataset", "DatasetEntry", "Split",
-           "StreamBatches", "StreamSplit", "build", "load", "make_batches", "normalize", "register"]
+           "StreamBatches", "StreamSplit", "as_dataset", "build", "from_arrays", "from_dataframe",
+           "load", "make_batches", "normalize", "register"]

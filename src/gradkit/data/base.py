@@ -50,6 +50,10 @@ class DataSpec:
     horizon: int = 1  # forecast: values predicted per window
     season: int = 1  # forecast: the seasonal-naive lag (1: no season, plain persistence)
     mase_scale: float = 1.0  # forecast: in-sample (seasonal) naive MAE on train, MASE's denominator
+    # a DataFrame's feature columns in order, and the categories each text/categorical column
+    # was one-hot encoded with (from the training rows), so new DataFrames encode the same way
+    columns: list[str] | None = None
+    categories: dict[str, list[str]] | None = None
 
     @property
     def output_dim(self) -> int:
@@ -162,6 +166,7 @@ class Dataset:
     test: Split | StreamSplit
     source: str = ""  # where it was read from, for the report and `doctor`
     notes: list[str] = field(default_factory=list)  # what building it skipped or changed
+    targets: str = ""  # what its examples are labelled with: classes, values, series, characters
 
 
 def norm_params(spec: DataSpec, ndim: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

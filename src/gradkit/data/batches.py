@@ -190,16 +190,50 @@ class StreamBatches:
             raise DataError(str(exc).rpartition("DataError: ")[2].strip()) from None
 
 
-def make_batches(split: Split | StreamSplit, spec: DataSpec, batch_size: int, device: torch.device,
+class LoaderBatches:
+    """Batches of a `LoaderSplit` (a user's DataLoader or torch Dataset), normalised on the
+    device like the others: training ones as the user's loader gives them, evaluation ones in
+    the data set's order."""
+
+    def __init__(self, split: Any, spec: DataSpec, device: torch.device, shuffle: bool = False,
+                 augment: Any = None) -> None:
+        self.split, self.spec, self.device, self.shuffle, self.augment = split, spec, device, shuffle, augment
+        self._norm = norm_params(spec, len(split.input_shape) + 1, device)
+
+    def __len__(self) -> int:
+        if self.shuffle:
+            return len(self.split.loader)
+        return -(-len(self.split) // self.split.batch_size)
+
+    def global_size(self, i: int) -> int:
+        return self.split.batch_size
+
+    def set_epoch(self, epoch: int) -> None:
+        for part in (self.split.loader.sampler, self.split.loader.batch_sampler):
+            if hasattr(part, "set_epoch"):  # DistributedSampler and friends
+                part.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for xb, yb in self.split.batches() if self.shuffle else self.split.ordered():
+            xb = normalize(xb.to(self.device, non_blocking=True), self.spec, self._norm)
+            if self.augment is not None:
+                xb = self.augment(xb)
+            yield xb, yb.to(self.device, non_blocking=True)
+
+
+def make_batches(split: Any, spec: DataSpec, batch_size: int, device: torch.device,
                  shuffle: bool = False, seed: int = 0, augment: Any = None,
-                 workers: int | None = None, shard: tuple[int, int] = (0, 1)) -> Batches | StreamBatches:
-    """`Batches` for an in-memory split, `StreamBatches` for a streamed one.
+                 workers: int | None = None, shard: tuple[int, int] = (0, 1)) -> Any:
+    """`Batches` for an in-memory split, `StreamBatches` for a streamed one, `LoaderBatches` for
+    a user's DataLoader or torch Dataset (`gradkit.data.torchdata.LoaderSplit`).
 
     `workers` (DataLoader processes, streamed data only) defaults to min(4, CPUs - 1): the
     main process needs a core of its own to train.
     """
     if isinstance(split, Split):
         return Batches(split, spec, batch_size, device, shuffle, seed, augment, shard)
+    if hasattr(split, "loader"):  # a LoaderSplit: its own batch size, sampler and workers
+        return LoaderBatches(split, spec, device, shuffle, augment)
     if workers is None:
         workers = max(0, min(4, (os.cpu_count() or 1) - 1))
     return StreamBatches(split, spec, batch_size, device, shuffle, seed, augment, workers, shard)

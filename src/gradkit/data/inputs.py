@@ -16,19 +16,28 @@ from gradkit.errors import DataError
 def as_batch(x: Any, spec: DataSpec) -> torch.Tensor:
     """Raw inputs (numpy, torch or lists) -> a batch tensor of shape (N, *input_shape).
 
-    Images are in the data set's raw units (0..255 uint8 for MNIST-like sets); rows are the
-    raw feature values, in the training data's column order; texts are strings (one or a list),
-    tokenised as in training; a series takes windows of its last `input_length` raw values.
+    Images are in the data set's raw units (0..255 uint8 for MNIST-like sets), channels first or
+    last; rows are the raw feature values, in the training data's column order, or a DataFrame
+    with the training one's columns; texts are strings (one or a list), tokenised as in training;
+    a series takes windows of its last `input_length` raw values.
     """
-    if spec.kind == "text":
+    if spec.kind == "text" and spec.tokenizer is not None:
         from gradkit.data.text import encode
 
         texts = [x] if isinstance(x, str) else list(x)
         if not all(isinstance(t, str) for t in texts):
             raise DataError("this run was trained on text: pass a string or a list of strings")
         return encode(texts, spec)[0]
+    if spec.columns is not None and hasattr(x, "columns"):  # a DataFrame, encoded as in training
+        from gradkit.data.frames import encode_frame
+
+        return encode_frame(x, {"columns": spec.columns, "categories": spec.categories or {}},
+                            "the DataFrame")
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
     shape = tuple(spec.input_shape)
+    if len(shape) == 3 and t.dim() == 4 and tuple(t.shape[1:]) == (*shape[1:], shape[0]) \
+            and shape[0] != shape[2]:
+        t = t.permute(0, 3, 1, 2)  # channels-last images (N, H, W, C)
     if spec.kind == "series" and t.dim() in (1, 2) and t.shape[-1] == shape[0]:
         t = t.reshape(-1, *shape)  # one window (L,) or windows (N, L) of past values, oldest first
     if tuple(t.shape) == shape or (len(shape) == 3 and shape[0] == 1 and tuple(t.shape) == shape[1:]):

@@ -232,8 +232,10 @@ def encode(texts: list[str], spec: DataSpec) -> tuple[torch.Tensor, int]:
 
 
 def build_text_dataset(name: str, texts: list[str], labels: list[str], splits: list[str] | None,
-                       cfg: Any, seed: int, source: str, notes: list[str]) -> Dataset:
-    """Split (as given, else stratified), train the vocabulary on train, encode every split."""
+                       cfg: Any, seed: int, source: str, notes: list[str],
+                       test_required: bool = True) -> Dataset:
+    """Split (as given, else stratified), train the vocabulary on train, encode every split.
+    Given splits must name test rows unless `test_required` is False (then there may be none)."""
     if cfg.top_k is not None:
         keep = {lab for lab, _ in Counter(labels).most_common(cfg.top_k)}
         rows = [i for i, lab in enumerate(labels) if lab in keep]
@@ -243,7 +245,7 @@ def build_text_dataset(name: str, texts: list[str], labels: list[str], splits: l
     if splits is not None:
         where = np.array(splits)
         train_idx, val_idx, test_idx = (idx[where == s] for s in SPLITS)
-        if not len(test_idx):
+        if not len(test_idx) and test_required:
             raise DataError(f"{source}: the split column names no test rows; mark some rows "
                             "split=test or drop the column for a stratified split")
     else:

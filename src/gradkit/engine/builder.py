@@ -42,6 +42,9 @@ def build_data(cfg: RunConfig, data: Any = None) -> Any:
     import gradkit.tasks
 
     task = task_class(cfg)
+    if data is not None and data.targets and data.targets != task.targets:
+        raise ConfigError(f"your data is labelled with {data.targets}, but task.name={cfg.task.name} "
+                          f"trains on {task.targets}; drop task= or pass matching labels")
     if data is None:
         entry = gradkit.data.DATASETS.get(cfg.data.name, key="data.name")
         if entry.targets not in ("any", task.targets):
@@ -65,6 +68,9 @@ def build(cfg: RunConfig, model: torch.nn.Module | None = None, data: Any = None
         torch.set_num_threads(cfg.train.threads)
     device = select_device(cfg.train.device)
     dist = setup_distributed(cfg.train, device) if distributed else Dist(device=device)
+    if dist.world > 1 and data is not None and hasattr(data.train, "loader"):
+        raise ConfigError("a DataLoader given to gk.fit trains in one process; for DDP pass its "
+                          "data as arrays or a torch Dataset")
     if dist.world > 1:  # a rank's own GPU (LOCAL_RANK's); one process keeps the device selected
         device = dist.device
     seed_everything(cfg.seed, cfg.train.deterministic)
@@ -79,4 +85,46 @@ def build(cfg: RunConfig, model: torch.nn.Module | None = None, data: Any = None
     if dist.world > 1:  # same initial weights everywhere, then each rank its own dropout masks
         torch.manual_seed(cfg.seed + dist.rank)
     task = gradkit.tasks.build(cfg.task, model, data.spec)
+    if custom:
+        dry_run(model, task, data, device)
     return Built(device, dist, data, model, task, custom)
+
+
+PROBABILITIES = (torch.nn.Softmax, torch.nn.Sigmoid)
+
+
+def dry_run(model: torch.nn.Module, task: Any, data: Any, device: torch.device) -> None:
+    """Two training examples through the caller's module before anything trains: a module that
+    rejects the data's shape fails here with both shapes named, lazy layers (nn.LazyLinear) size
+    themselves before the optimiser is built, and the task checks what comes out
+    (`check_outputs`: the shape it needs, no softmax where it takes logits)."""
+    import numpy as np
+
+    from gradkit.data import normalize
+
+    part = data.train.take(np.arange(min(2, len(data.train))))
+    x = normalize(part.x.to(device), data.spec)
+    ends: list[tuple[torch.nn.Module, Any]] = []  # probability layers' outputs: the module's last?
+    hooks = [m.register_forward_hook(lambda mod, _i, out: ends.append((mod, out)))
+             for m in model.modules() if isinstance(m, PROBABILITIES)]
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise ConfigError(f"your module rejects this data: model(x) for a batch x of shape "
+                          f"{tuple(x.shape)} ({KIND_WORDS.get(data.spec.kind, data.spec.kind)}) "
+                          f"raised {type(exc).__name__}: {first}") from None
+    finally:
+        model.train(was)
+        for hook in hooks:
+            hook.remove()
+    check = getattr(task, "check_outputs", None)
+    if check is not None:
+        check(out, x, ending=next((type(m).__name__ for m, o in ends if o is out), None))
+
+
+KIND_WORDS = {"image": "normalised images (N, C, H, W)", "tabular": "standardised rows (N, F)",
+              "text": "token ids (N, L), 0 padding", "series": "standardised windows (N, L, F)"}

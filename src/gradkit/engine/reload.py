@@ -39,11 +39,24 @@ def load(run_dir: str | Path, checkpoint_name: str = "best", model: torch.nn.Mod
     state = checkpoint.load(run.path / "checkpoints" / f"{checkpoint_name}.pt", device)
     spec = DataSpec.from_dict(state["spec"])
     info = run.read_json("run.json", {})
+    custom = info.get("custom_model")
     if model is None:
-        if info.get("custom_model"):
+        if isinstance(custom, dict):
+            from gradkit.models.custom import rebuild
+
+            model = rebuild(custom, str(run.path))
+        elif custom:  # run.json of an older gradkit: True, no class recorded
             raise GradkitError(f"{run.path} trained your own module; pass it: gk.load(dir, model=MyNet())")
-        model = gradkit.models.build(cfg.model, spec)
-    model.load_state_dict(state["models"]["model"])
+        else:
+            model = gradkit.models.build(cfg.model, spec)
+    try:
+        model.load_state_dict(state["models"]["model"])
+    except RuntimeError as exc:
+        if not custom:
+            raise
+        raise GradkitError(f"{run.path}: the module does not fit the run's weights "
+                           f"({str(exc).splitlines()[0][:200]}); pass the one it trained: "
+                           "gk.load(dir, model=MyNet(...))") from None
     model.to(device).eval()
     task = gradkit.tasks.build(cfg.task, model, spec)
     return Run(run.path, cfg, spec, model, task, run.read_json("metrics.json", {}), torch.device(device))

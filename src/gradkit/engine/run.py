@@ -76,6 +76,29 @@ class Run:
         top = np.argsort(-probs, axis=1)[:, :k]
         return [[(names[j], float(p[j])) for j in row] for p, row in zip(probs, top)]
 
+    def evaluate(self, x: Any, y: Any, batch_size: int = 1024) -> dict[str, float]:
+        """The run's metrics (loss, accuracy... as its task measures them) on new labelled
+        examples, given as `predict` takes them: arrays, a DataFrame, texts; labels as in
+        training (class names or indices, values).
+
+        >>> run.evaluate(x_test, y_test)["accuracy"]
+        """
+        from gradkit.data import Split, make_batches
+        from gradkit.data.arrays import encode_labels
+        from gradkit.training import evaluate as evaluate_batches
+
+        batch = as_batch(x, self.spec)
+        targets = "classes" if self.spec.num_classes is not None else "values"
+        if targets == "values" and self.spec.horizon > 1:  # forecasts: (N, horizon) values
+            labels = torch.as_tensor(np.asarray(y), dtype=torch.float32).reshape(len(batch), -1)
+        else:
+            labels, _ = encode_labels(y, targets, len(batch), "y", self.spec.class_names
+                                      if targets == "classes" else None)
+        self.model.eval()
+        batches = make_batches(Split(batch, labels), self.spec, batch_size, self.device)
+        scalars, _ = evaluate_batches(self.task, batches, self.device, "fp32")
+        return scalars
+
     def report(self) -> Path:
         """(Re)build report.html and return its path."""
         from gradkit.report import build_report

@@ -4,6 +4,7 @@ and the report. Under torchrun every rank trains its shard; rank 0 alone writes.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,7 +40,7 @@ def run_supervised(cfg: RunConfig, *, model: torch.nn.Module | None = None, data
     if dist.world > 1 and resume_state is None:
         dist.from_main(str(run.path))
     data = built.data
-    lifecycle.start(run, cfg, spec=data.spec.summary(), custom_model=built.custom,
+    lifecycle.start(run, cfg, spec=data.spec.summary(), custom_model=_custom(built),
                     n_params=sum(p.numel() for p in built.model.parameters()), device=str(device),
                     weights_source=getattr(built.model, "source", None),  # pretrained: where from
                     precision=resolve_precision(cfg.train.precision, device),
@@ -61,6 +62,15 @@ def run_supervised(cfg: RunConfig, *, model: torch.nn.Module | None = None, data
             raise lifecycle.stopped(run, exc) from None
         tracker.finish(run, out.metrics)
     return out
+
+
+def _custom(built) -> dict | None:
+    """What run.json keeps of a user's own module (gradkit.models.custom), None for a recipe's."""
+    if not built.custom:
+        return None
+    from gradkit.models.custom import describe
+
+    return describe(built.model)
 
 
 def _fit(built, cfg: RunConfig, run: RunDir, resume_state, verbose: bool, callbacks):
@@ -109,13 +119,15 @@ def final_metrics(task: Any, data: Dataset, cfg: RunConfig, run: RunDir, device:
             test_pred = in_split_order(getattr(task, "last_pred", None), batches)
             if details:
                 run.write_json("artifacts/test_details.json", details)
+    if not len(data.test):  # data given without a test split: baselines and artifacts on val
+        data = dataclasses.replace(data, test=data.val)
     baselines = getattr(task, "baselines", None)
-    if baselines is not None:
+    if baselines is not None and len(data.test):
         metrics.update(baselines(data, cfg.seed))
     for module in task.models.values():
         module.eval()
     write = getattr(task, "write_artifacts", None)
-    if write is not None:
+    if write is not None and len(data.test):
         end = Ending(data, cfg, run, device, test_pred, verbose, fid_classifier)
         metrics.update(write(end) or {})
     return metrics

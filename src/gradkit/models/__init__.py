@@ -19,17 +19,18 @@ class ModelEntry:
     config: type[Section]
     description: str
     own_tokenizer: bool = False  # pretrained: the data is tokenised by `model.pretrained`'s tokenizer
+    user: bool = False  # a user's own module (gk.fit): recorded in configs, never built from one
 
 
 MODELS: Registry[ModelEntry] = Registry("model")
 
 
-def register(name: str, config: type[Section], description: str, own_tokenizer: bool = False
-             ) -> Callable:
+def register(name: str, config: type[Section], description: str, own_tokenizer: bool = False,
+             user: bool = False) -> Callable:
     """Decorator: `@register("mlp", MLPConfig, "...")` on a builder `(cfg, spec) -> nn.Module`."""
 
     def decorator(builder: Callable[[Any, Any], nn.Module]) -> Callable[[Any, Any], nn.Module]:
-        MODELS.register(name, ModelEntry(builder, config, description, own_tokenizer))
+        MODELS.register(name, ModelEntry(builder, config, description, own_tokenizer, user))
         return builder
 
     return decorator
@@ -43,7 +44,7 @@ def build(model_cfg: dict[str, Any], spec: Any) -> nn.Module:
 
 
 # Importing the families registers them.
-from gradkit.models import (autoencoder, bert, cnn, gan, mlp, resnet, rnn,  # noqa: E402,F401
-                            transfer, transformer, vae)
+from gradkit.models import (autoencoder, bert, cnn, custom, gan, mlp, resnet,  # noqa: E402,F401
+                            rnn, transfer, transformer, vae)
 
 __all__ = ["MODELS", "ModelEntry", "build", "register"]

@@ -10,6 +10,7 @@ A task class is registered beside its code with `@register("name")` and declares
                (a GAN discriminator's); commands ask this (serve, export, explain, predict)
     options    the `task:` keys beyond name and loss it reads (label_smoothing, noise, beta,
                fid...); setting one it does not read is a config error
+    default    True for the task `gk.fit` picks for data with these targets and no task=
 
 An instance exposes `models` (name -> module) and implements `train_step(batch, step)`
 (calling `step(loss, "model")` to back-propagate and update), `eval_step(batch)`,
@@ -75,6 +76,18 @@ def register(name: str) -> Callable[[type], type]:
     return decorator
 
 
+def default_for(targets: str) -> str:
+    """The task that data labelled with `targets` trains by default (the one registered with
+    `default = True` for them): classification for classes, regression for values..."""
+    found = [n for n in TASKS.names() if TASKS.get(n).targets == targets
+             and getattr(TASKS.get(n), "default", False)]
+    if not found:
+        from gradkit.errors import ConfigError
+
+        raise ConfigError(f"no task trains on {targets!r} by default; name one: task=...")
+    return found[0]
+
+
 def prepare(task: type[Task], data: Any) -> None:
     """Make a freshly built data set the task's: its spec names the task, and the task adapts
     it (`prepare`) when it needs to."""
@@ -93,4 +106,4 @@ def build(cfg: Any, model: nn.Module, spec: Any) -> Task:
 from gradkit.tasks import (classification, forecast, gan, language_model,  # noqa: E402,F401
                            reconstruct, regression, vae)
 
-__all__ = ["OUTPUTS", "TASKS", "StepFn", "Task", "build", "prepare", "register"]
+__all__ = ["OUTPUTS", "TASKS", "StepFn", "Task", "build", "default_for", "prepare", "register"]

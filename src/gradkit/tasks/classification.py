@@ -16,6 +16,7 @@ class ClassificationTask:
     targets = "classes"
     outputs = "classes"
     options = ("label_smoothing",)  # soft targets
+    default = True
 
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
         self.models = {"model": model}
@@ -68,6 +69,23 @@ class ClassificationTask:
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.model(x).float()
         return torch.sigmoid(logits) if self.loss_name == "bce" else logits.softmax(-1)
+
+    def check_outputs(self, out: torch.Tensor, x: torch.Tensor, ending: str | None = None) -> None:
+        """A user's module must give one logit per class: (batch, classes), not probabilities."""
+        from gradkit.errors import ConfigError
+
+        k = self.num_classes
+        probabilities = out.dim() == 2 and len(out) > 0 and bool(
+            (out >= 0).all() and (out <= 1).all() and torch.allclose(out.sum(1), torch.ones(len(out))))
+        if ending is not None or probabilities:
+            layer = f"nn.{ending}" if ending else "a softmax"
+            raise ConfigError(f"your module ends in {layer}: gradkit's loss takes logits (the "
+                              "cross-entropy applies the softmax itself) and run.predict returns "
+                              f"the probabilities; remove {layer} from the end of the module")
+        if out.dim() != 2 or out.shape[1] != k:
+            raise ConfigError(f"your module returns {tuple(out.shape)} for a batch of {len(x)}; "
+                              f"classifying {k} classes takes (batch, {k}) logits: end it in "
+                              f"nn.Linear(..., {k})")
 
     def baselines(self, data: Any, seed: int) -> dict[str, float]:
         """The majority class, and a logistic regression (TF-IDF for texts) on the inputs."""

@@ -26,6 +26,7 @@ class ForecastTask(ValueTask):
 
     targets = "series"
     outputs = "forecasts"
+    default = True
 
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
         if spec.task != "forecast":
@@ -43,6 +44,9 @@ class ForecastTask(ValueTask):
 
     def _scores(self, pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
         return forecast_metrics(pred, target, self.mase_scale)
+
+    def _width(self) -> int:
+        return self.horizon
 
     def baselines(self, data: Any, seed: int) -> dict[str, float]:
         """Persistence and seasonal-naive forecasts of the very same test windows."""

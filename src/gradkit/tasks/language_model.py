@@ -26,6 +26,7 @@ class LanguageModelTask:
     targets = "characters"
     outputs = "next-token"
     options = ("label_smoothing",)
+    default = True
 
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
         if cfg.loss not in ("auto", "cross_entropy"):
@@ -71,6 +72,14 @@ class LanguageModelTask:
         scalars = lm_metrics(self._nats / max(self._count, 1))
         self._reset()
         return scalars, {}
+
+    def check_outputs(self, out: torch.Tensor, x: torch.Tensor, ending: str | None = None) -> None:
+        """A user's module must give next-token logits at every position: (batch, length, vocab)."""
+        if out.dim() != 3 or tuple(out.shape[:2]) != tuple(x.shape[:2]) or out.shape[2] != self.vocab_size:
+            raise ConfigError(f"your module returns {tuple(out.shape)} for token ids of shape "
+                              f"{tuple(x.shape)}; a language model gives logits over the "
+                              f"{self.vocab_size} tokens at every position: (batch, length, "
+                              f"{self.vocab_size})")
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """ids (B, L) -> next-token probabilities (B, L, V)."""

@@ -78,6 +78,19 @@ class ValueTask:
         """Normalised inputs -> predictions in the targets' own units."""
         return self._forward(x) * self.std + self.mean
 
+    def _width(self) -> int:
+        return 1
+
+    def check_outputs(self, out: torch.Tensor, x: torch.Tensor, ending: str | None = None) -> None:
+        """A user's module must give `_width()` values per example."""
+        from gradkit.errors import ConfigError
+
+        want = self._width()
+        if out.dim() == 0 or out.shape[0] != len(x) or out[0].numel() != want:
+            raise ConfigError(f"your module returns {tuple(out.shape)} for a batch of {len(x)}; "
+                              f"{self.name} needs {want} value{'s' * (want > 1)} per example: end "
+                              f"it in nn.Linear(..., {want})")
+
     def write_artifacts(self, end: Any) -> dict[str, float]:
         """Every test example's target and prediction (and a series' time labels)."""
         from gradkit.artifacts.samples import write_values
@@ -89,6 +102,8 @@ class ValueTask:
 @register("regression")
 class RegressionTask(ValueTask):
     """One value per example (B,): MSE, RMSE, MAE and R² in the target's units."""
+
+    default = True
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x).float().squeeze(-1)  # (B,), standardised

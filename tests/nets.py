@@ -23,3 +23,36 @@ class Opaque(nn.Module):
 
     def forward(self, x):
         return self.layer(x)
+
+
+class TinyVAE(nn.Module):
+    """The articles' VAE: returns (reconstruction logits, mu, logvar), z drawn inside."""
+
+    def __init__(self, latent: int = 4, pixels: int = 64) -> None:
+        super().__init__()
+        self.latent, self.pixels = latent, pixels
+        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(pixels, 64), nn.ReLU(), nn.Linear(64, 2 * latent))
+        side = int(pixels ** 0.5)
+        self.decoder = nn.Sequential(nn.Linear(latent, 64), nn.ReLU(), nn.Linear(64, pixels),
+                                     nn.Unflatten(1, (1, side, side)))
+
+    def forward(self, x):
+        import torch
+
+        mu, logvar = self.encoder(x).chunk(2, 1)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        return self.decoder(z), mu, logvar
+
+
+class CharLSTM(nn.Module):
+    """Token ids (B, L) -> next-character logits (B, L, vocab)."""
+
+    def __init__(self, vocab: int, hidden: int = 64) -> None:
+        super().__init__()
+        self.vocab, self.hidden = vocab, hidden
+        self.embed = nn.Embedding(vocab, 32)
+        self.rnn = nn.LSTM(32, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, vocab)
+
+    def forward(self, ids):
+        return self.head(self.rnn(self.embed(ids))[0])

@@ -22,9 +22,11 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module("gradkit.api"), name)
     if name == "generate":
         return importlib.import_module("gradkit.sampling").generate
+    if name == "embed":
+        return importlib.import_module("gradkit.embeddings").embed
     if name in _SUBMODULES:
         return importlib.import_module(f"gradkit.{name}")
     raise AttributeError(f"module 'gradkit' has no attribute '{name}'")
 
 
-__all__ = sorted(_API | _SUBMODULES | {"generate", "__version__"})
+__all__ = sorted(_API | _SUBMODULES | {"generate", "embed", "__version__"})

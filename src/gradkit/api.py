@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from gradkit import config as C
@@ -81,7 +82,7 @@ def resume(run_dir: str | Path, verbose: bool = True, nproc: int = 1) -> Run | R
     return resume_run(run_dir, verbose=verbose)
 
 
-def fit(model: torch.nn.Module, x: Any, y: Any = None, *, validation_data: Any = None,
+def fit(model: torch.nn.Module | tuple, x: Any, y: Any = None, *, validation_data: Any = None,
         validation_split: float = 0.1, test_data: Any = None, task: str | None = None,
         target: str | None = None, kind: str | None = None, columns: tuple[str, str] | None = None,
         epochs: int = 10, optim: str = "adam",
@@ -106,10 +107,17 @@ def fit(model: torch.nn.Module, x: Any, y: Any = None, *, validation_data: Any =
     """
     from gradkit.config import DataConfig
     from gradkit.data import DATASETS, as_dataset
+    from gradkit.models.adapters import Pair
     from gradkit.models.custom import class_path
     from gradkit.tasks import TASKS, default_for
 
-    targets = TASKS.get(task, key="task").targets if task else None
+    if isinstance(model, (tuple, list)):  # gk.fit((G, D), x, task="gan")
+        model = Pair(*model)
+    task_cls = TASKS.get(task, key="task") if task else None
+    targets = task_cls.targets if task_cls else None
+    if y is None and task_cls is not None and not getattr(task_cls, "needs_labels", True) \
+            and hasattr(x, "shape") and not hasattr(x, "columns"):
+        y = np.zeros(len(x), dtype=np.int64)  # unlabelled images: one class, for the report
     options = DataConfig(**{"name": "arrays", "val_fraction": validation_split,
                             **(config.get("data") or {})})
     data = as_dataset(x, y, target=target, columns=columns, targets=targets, kind=kind,
@@ -120,7 +128,9 @@ def fit(model: torch.nn.Module, x: Any, y: Any = None, *, validation_data: Any =
     raw = {"name": config.pop("name", type(model).__name__.lower()), "task": task,
            "data": {"name": data.name if data.name in DATASETS else "arrays"},
            "model": {"name": "custom", "module": class_path(model)},
-           "optim": {"name": optim, "lr": lr}, "train": {"epochs": epochs, "batch_size": batch_size}}
+           "optim": {"name": optim, "lr": lr},
+           "train": {"epochs": epochs, "batch_size": batch_size,
+                     "monitor": getattr(TASKS.get(task, key="task"), "monitor", "val/loss")}}
     raw = C.deep_merge(raw, config)
     if out is not None:
         raw = C.deep_merge(raw, {"output": {"run_dir": str(out)}})

@@ -93,10 +93,12 @@ def write_final(task, data, cfg, run, device: torch.device) -> dict[str, np.ndar
     first = data.test.take(np.arange(min(RECON_IMAGES, len(data.test))))
     x = normalize(first.x.to(device), data.spec)
     out["x"], out["y"] = x.cpu().numpy(), first.y.numpy()
-    if hasattr(model, "encode"):
+    z_ends = None
+    if hasattr(model, "reconstruct"):
         seen = task.corrupt(x, torch.Generator(device).manual_seed(FIXED_NOISE_SEED)) \
             if hasattr(task, "corrupt") else x
         out["x_input"], out["recon"] = seen.cpu().numpy(), model.reconstruct(seen).float().cpu().numpy()
+    if hasattr(model, "encode"):  # a user's autoencoder may have no encoder of its own to ask
         codes, labels = [], []
         for xb, yb in _unit_batches(data.test, data.spec, LATENT_IMAGES, cfg.train.eval_batch_size, device):
             codes.append(model.encode(xb).float().cpu())
@@ -106,10 +108,11 @@ def write_final(task, data, cfg, run, device: torch.device) -> dict[str, np.ndar
         out["latent_2d"] = pca_2d(z.double()).float().numpy()
         ends = _two_classes(first.y)
         z_ends = model.encode(x[ends])
-    else:
+    elif hasattr(model, "noise_dim"):
         z_ends = fixed_noise(2, model.noise_dim, device)
-    t = torch.linspace(0, 1, INTERP_STEPS, device=device)[:, None]
-    out["interp"] = model.decode((1 - t) * z_ends[0] + t * z_ends[1]).float().cpu().numpy()
+    if z_ends is not None and hasattr(model, "decode"):
+        t = torch.linspace(0, 1, INTERP_STEPS, device=device)[:, None]
+        out["interp"] = model.decode((1 - t) * z_ends[0] + t * z_ends[1]).float().cpu().numpy()
     if hasattr(model, "sample"):
         out["samples"] = draw(model, GRID_IMAGES).numpy()
     save_npz(run.path / "artifacts" / "samples.npz", **out)

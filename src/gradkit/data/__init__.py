@@ -29,18 +29,19 @@ class DatasetEntry:
     build: Callable[..., Dataset]  # (DataConfig, targets: str, seed: int) -> Dataset
     targets: str  # one of TARGETS, or "any"
     description: str
+    given: bool = False  # data handed over in Python (gk.fit): a config cannot load it again
 
 
 DATASETS: Registry[DatasetEntry] = Registry("data set")
 
 
-def register(name: str, targets: str, description: str) -> Callable:
+def register(name: str, targets: str, description: str, given: bool = False) -> Callable:
     """Decorator: `@register("digits", "classes", "...")` on a builder `(cfg, targets, seed)`."""
     if targets not in (*TARGETS, "any"):
         raise ValueError(f"targets must be one of {TARGETS} or any, got {targets!r}")
 
     def decorator(builder: Callable[..., Dataset]) -> Callable[..., Dataset]:
-        DATASETS.register(name, DatasetEntry(builder, targets, description))
+        DATASETS.register(name, DatasetEntry(builder, targets, description, given))
         return builder
 
     return decorator

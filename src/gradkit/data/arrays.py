@@ -34,7 +34,8 @@ from gradkit.errors import DataError
 KINDS = ("image", "tabular", "text", "series")
 
 
-@register("arrays", "any", "your arrays, DataFrame or torch data, given to gk.fit in Python")
+@register("arrays", "any", "your arrays, DataFrame or torch data, given to gk.fit in Python",
+          given=True)
 def _given(cfg: Any, targets: str, seed: int) -> Dataset:
     raise DataError("data.name=arrays records data given to gk.fit in Python; a config cannot "
                     "load it again: pass the data (gk.fit(model, x, y), run.evaluate(x, y))")
@@ -261,9 +262,9 @@ def _dataset(name: str, parts: dict[str, Split], names: list[str] | None, kind: 
     empty = Split(train.x[:0], train.y[:0])
     x = train.x
     pixel_max = 255
-    if kind == "image":
+    if kind == "image":  # the raw value of white: 1 for [0, 1] floats, else the brightest pixel
         top = float(x.max()) if len(x) else 1.0
-        pixel_max = 1 if top <= 1.0 and x.is_floating_point() else 255 if top <= 255 else math.ceil(top)
+        pixel_max = 1 if top <= 1.0 and x.is_floating_point() else max(1, math.ceil(top))
     mean, std = ([], []) if kind == "text" else fit_stats(x)
     task = "classification" if names is not None else "regression"
     spec = DataSpec(task, kind, tuple(x.shape[1:]), len(names) if names else None, names,

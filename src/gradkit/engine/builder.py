@@ -27,6 +27,7 @@ class Built:
     model: torch.nn.Module
     task: Any  # gradkit.tasks.Task
     custom: bool  # the model is the caller's own module (gk.fit)
+    user_model: torch.nn.Module | None = None  # that module, before its task's adapter wrapped it
 
 
 def task_class(cfg: RunConfig) -> type:
@@ -80,17 +81,40 @@ def build(cfg: RunConfig, model: torch.nn.Module | None = None, data: Any = None
     seed_everything(cfg.seed, cfg.train.deterministic)
     model = model if custom else gradkit.models.build(cfg.model, data.spec)
     model.to(device)
+    user_model = model if custom else None
+    if custom and getattr(task_class(cfg), "adapter", None) is not None:
+        model = adapt(task_class(cfg).adapter, model, data, device)
     if cfg.train.channels_last:
         model.to(memory_format=torch.channels_last)
     if dist.world > 1:  # same initial weights everywhere, then each rank its own dropout masks
         torch.manual_seed(cfg.seed + dist.rank)
     task = gradkit.tasks.build(cfg.task, model, data.spec)
-    if custom:
+    if custom and model is user_model:  # an adapter (above) has run its own probe already
         dry_run(model, task, data, device)
-    return Built(device, dist, data, model, task, custom)
+    return Built(device, dist, data, model, task, custom, user_model)
 
 
 PROBABILITIES = (torch.nn.Softmax, torch.nn.Sigmoid)
+
+
+def adapt(adapter: Any, model: torch.nn.Module, data: Any, device: torch.device) -> torch.nn.Module:
+    """A user's module wrapped to the interface its task uses, read off two examples
+    (gradkit.models.adapters); a module that does not fit says what it should return."""
+    import numpy as np
+
+    from gradkit.data import normalize
+
+    probe = normalize(data.train.take(np.arange(min(2, len(data.train)))).x.to(device), data.spec)
+    was = model.training
+    model.eval()
+    try:
+        return adapter.around(model, probe).train(was)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise ConfigError(f"your module rejects this data: a batch of shape {tuple(probe.shape)} "
+                          f"raised {type(exc).__name__}: {first}") from None
 
 
 def dry_run(model: torch.nn.Module, task: Any, data: Any, device: torch.device) -> None:
@@ -123,7 +147,9 @@ def dry_run(model: torch.nn.Module, task: Any, data: Any, device: torch.device) 
             hook.remove()
     check = getattr(task, "check_outputs", None)
     if check is not None:
-        check(out, x, ending=next((type(m).__name__ for m, o in ends if o is out), None))
+        from gradkit.models.adapters import same_storage
+
+        check(out, x, ending=next((type(m).__name__ for m, o in ends if same_storage(o, out)), None))
 
 
 KIND_WORDS = {"image": "normalised images (N, C, H, W)", "tabular": "standardised rows (N, F)",

@@ -31,8 +31,9 @@ def is_bundle(path: str | Path) -> bool:
     return (Path(path) / MANIFEST).is_file()
 
 
-def load_bundle(path: str | Path, device: str = "cpu") -> Any:
-    """A bundle folder -> a gradkit Run (predict, classify, evaluate), from JSON and safetensors only."""
+def load_bundle(path: str | Path, device: str = "cpu", model: Any = None) -> Any:
+    """A bundle folder -> a gradkit Run (predict, classify, evaluate), from JSON and safetensors
+    only; a user's own module is rebuilt from its recorded class, or passed as `model`."""
     import gradkit.models
     import gradkit.tasks
     from gradkit.data import DataSpec
@@ -50,7 +51,14 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Any:
     if not weights.is_file() or sha256(weights) != manifest["weights"]["sha256"]:
         raise CheckpointError(f"{weights} is missing or does not match the SHA-256 in {path / MANIFEST}: "
                               "the bundle is damaged; export it again")
-    model = gradkit.models.build(_offline(cfg.model), spec)
+    custom = manifest.get("custom_model")
+    if custom:
+        from gradkit.models.custom import materialise, rebuild, wrap
+
+        model = wrap(model if model is not None else rebuild(custom, str(path)), custom)
+        materialise(model, spec)
+    else:
+        model = gradkit.models.build(_offline(cfg.model), spec)
     safetensors().load_model(model, str(weights), strict=True, device=device)
     model.to(device).eval()
     task = gradkit.tasks.build(cfg.task, model, spec)

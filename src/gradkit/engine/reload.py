@@ -29,7 +29,7 @@ def load(run_dir: str | Path, checkpoint_name: str = "best", model: torch.nn.Mod
     import gradkit.tasks
 
     if is_bundle(run_dir):
-        return load_bundle(run_dir, device)
+        return load_bundle(run_dir, device, model)
     run = RunDir.existing(run_dir)
     cfg = load_file(run.config_path)
     if cfg.rl:  # an agent acts in an environment; it has no data spec, predict() or classify()
@@ -49,6 +49,10 @@ def load(run_dir: str | Path, checkpoint_name: str = "best", model: torch.nn.Mod
             raise GradkitError(f"{run.path} trained your own module; pass it: gk.load(dir, model=MyNet())")
         else:
             model = gradkit.models.build(cfg.model, spec)
+    if isinstance(custom, dict):  # wrapped for its task as in training (gradkit.models.adapters)
+        from gradkit.models.custom import wrap
+
+        model = wrap(model, custom)
     try:
         model.load_state_dict(state["models"]["model"])
     except RuntimeError as exc:

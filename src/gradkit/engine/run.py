@@ -99,6 +99,25 @@ class Run:
         scalars, _ = evaluate_batches(self.task, batches, self.device, "fp32")
         return scalars
 
+    @torch.inference_mode()
+    def embed(self, x: Any, batch_size: int = 1024) -> np.ndarray:
+        """The features the model's head reads: the input of its last nn.Linear, (N, features),
+        for raw inputs as `predict` takes them (texts for a text run: a fine-tuned BERT gives
+        its pooled hidden state)."""
+        heads = [m for m in self.model.modules() if isinstance(m, torch.nn.Linear)]
+        if not heads:
+            raise DataError("this run's model has no nn.Linear head whose input could serve as "
+                            "features")
+        seen: list[torch.Tensor] = []
+        hook = heads[-1].register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach()))
+        self.model.eval()
+        try:
+            for chunk in as_batch(x, self.spec).split(batch_size):
+                self.model(normalize(chunk.to(self.device), self.spec))
+        finally:
+            hook.remove()
+        return torch.cat([s.float().flatten(1).cpu() for s in seen]).numpy()
+
     def report(self) -> Path:
         """(Re)build report.html and return its path."""
         from gradkit.report import build_report

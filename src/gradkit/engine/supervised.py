@@ -70,7 +70,10 @@ def _custom(built) -> dict | None:
         return None
     from gradkit.models.custom import describe
 
-    return describe(built.model)
+    info = describe(built.user_model)
+    if built.model is not built.user_model:  # wrapped for its task (gradkit.models.adapters)
+        info["adapter"] = {"name": built.model.name, "settings": built.model.settings}
+    return info
 
 
 def _fit(built, cfg: RunConfig, run: RunDir, resume_state, verbose: bool, callbacks):
@@ -96,10 +99,29 @@ def _finish(built, cfg: RunConfig, run: RunDir, result, verbose: bool,
                      epochs_completed=result.epochs_completed, best_epoch=result.best_epoch,
                      best_value=result.best_value, stop_reason=result.stop_reason,
                      train_seconds=result.train_seconds)
+    _keep_held_out(cfg, built.data, run)
     out = Run(run.path, cfg, built.data.spec, built.model, task, metrics, device)
     if cfg.output.report:
         lifecycle.report(run, verbose)
     return out
+
+
+HELD_OUT = 256  # raw examples kept when the data cannot be loaded again (an export checks on them)
+
+
+def _keep_held_out(cfg: RunConfig, data: Dataset, run: RunDir) -> None:
+    """artifacts/held_out.npz: the first test (else validation) examples, raw, for a run whose data
+    was given in Python (gk.fit): what `gradkit export` checks an export on."""
+    import numpy as np
+
+    from gradkit.data import DATASETS
+    from gradkit.rundir import save_npz
+
+    if not DATASETS.get(cfg.data.name).given:
+        return
+    split = data.test if len(data.test) else data.val
+    part = split.take(np.arange(min(HELD_OUT, len(split))))
+    save_npz(run.path / "artifacts" / "held_out.npz", x=part.x.numpy(), y=part.y.numpy())
 
 
 def final_metrics(task: Any, data: Dataset, cfg: RunConfig, run: RunDir, device: torch.device,

@@ -44,12 +44,21 @@ def write_bundle(run: Any, out: Path) -> Path:
                           "tokenizer_reference": run.config.data.pretrained,
                           "max_length": run.spec.input_shape[0] if run.spec.kind == "text" else None},
         "config": run.config.to_dict(), "spec": spec, "metrics": run.metrics,
+        "custom_model": _custom_model(run),
         "weights": {"file": WEIGHTS, "sha256": sha256(out / WEIGHTS),
                     "n_params": sum(p.numel() for p in run.model.parameters())},
     }
     path = out / MANIFEST
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def _custom_model(run: Any) -> dict | None:
+    """A user's module: what gk.load needs to rebuild it (the run's run.json record)."""
+    info = Path(run.dir) / "run.json"
+    if not info.is_file():  # a bundle exported again keeps its manifest's
+        return None
+    return json.loads(info.read_text(encoding="utf-8")).get("custom_model") or None
 
 
 def _check_rebuildable(run: Any) -> None:

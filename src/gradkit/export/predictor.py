@@ -8,6 +8,7 @@ ONNX or TorchScript file needs nothing from gradkit to be used correctly.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,12 @@ def example_dtype(spec: DataSpec) -> torch.dtype:
 
 
 def held_out(run: Any, data_dir: str | None = None, n: int = HELD_OUT) -> torch.Tensor:
-    """The first `n` test examples of the run's own data set, raw, as the exported model takes them."""
+    """The first `n` test examples of the run's own data set, raw, as the exported model takes them
+    (for data given to gk.fit in Python, the ones the run kept: artifacts/held_out.npz)."""
+    kept = Path(run.dir) / "artifacts" / "held_out.npz"
+    if kept.is_file():
+        with np.load(kept) as saved:
+            return torch.from_numpy(saved["x"][:n]).to(example_dtype(run.spec))
     try:
         data = run.data(data_dir)
     except DataError as exc:

@@ -81,6 +81,37 @@ def _plain(value: Any) -> bool:
     return True
 
 
+def wrap(model: Any, info: dict[str, Any]) -> nn.Module:
+    """The user's module (or (G, D) pair) wrapped as its task wrapped it in training."""
+    from gradkit.models.adapters import ADAPTERS, Pair
+
+    if isinstance(model, (tuple, list)):
+        model = Pair(*model)
+    adapter = info.get("adapter")
+    return ADAPTERS[adapter["name"]](model, **adapter["settings"]) if adapter else model
+
+
+def materialise(model: nn.Module, spec: Any) -> None:
+    """Give lazy layers (nn.LazyLinear) their shapes by one forward pass of zeros shaped like the
+    data, as the task calls the module; loaders that read parameter shapes need them."""
+    import torch
+    from torch.nn.parameter import UninitializedParameter
+
+    if not any(isinstance(p, UninitializedParameter) for p in model.parameters()):
+        return
+    dtype = torch.int64 if spec.kind == "text" else torch.float32
+    x = torch.zeros(2, *spec.input_shape, dtype=dtype, device=next(iter(model.buffers()), torch.zeros(0)).device)
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        if hasattr(model, "discriminator") and hasattr(model, "noise"):  # a GAN
+            model.discriminator(x)
+            model.generator(model.noise(2))
+        else:
+            model(x)
+    model.train(was)
+
+
 def rebuild(info: dict[str, Any], where: str) -> nn.Module:
     """The user's module class, imported and constructed as `describe` recorded it; a clear
     error saying what to pass when that cannot be done."""

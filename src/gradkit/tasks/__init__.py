@@ -11,6 +11,10 @@ A task class is registered beside its code with `@register("name")` and declares
     options    the `task:` keys beyond name and loss it reads (label_smoothing, noise, beta,
                fid...); setting one it does not read is a config error
     default    True for the task `gk.fit` picks for data with these targets and no task=
+    adapter    for a user's own module (gk.fit): a class whose `around(module, probe)` gives
+               it the interface the task uses (gradkit.models.adapters); None: used as it is
+    needs_labels  False when the examples' labels are optional (the generative tasks)
+    monitor    the `train.monitor` gk.fit uses unless told (default: val/loss)
 
 An instance exposes `models` (name -> module) and implements `train_step(batch, step)`
 (calling `step(loss, "model")` to back-propagate and update), `eval_step(batch)`,

@@ -25,6 +25,7 @@ from torch import nn
 
 from gradkit.artifacts import images
 from gradkit.errors import ConfigError
+from gradkit.models.adapters import Adversarial
 from gradkit.tasks import StepFn, register
 from gradkit.tasks.images import ImageTask
 from gradkit.training.optim import build_optimizer
@@ -40,6 +41,8 @@ def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
 @register("gan")
 class GANTask(ImageTask):
     outputs = "verdict"  # predict(): the discriminator's probability that an image is real
+    adapter = Adversarial  # a user's module with generator and discriminator, or (G, D)
+    monitor = "epoch"  # no loss measures sample quality: keep the last epoch (gk.fit's default)
     options = ("label_smoothing", "fid", "fid_classifier")  # one-sided label smoothing
 
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:

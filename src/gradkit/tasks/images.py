@@ -16,6 +16,7 @@ class ImageTask:
 
     name = ""  # set by @register on the subclass
     targets = "classes"  # an image classification set; the labels only colour the report
+    needs_labels = False  # gk.fit(model, images, task="vae"): no labels needed
 
     @classmethod
     def prepare(cls, data: Any) -> None:

@@ -19,6 +19,7 @@ from torch import nn
 
 from gradkit.errors import ConfigError
 from gradkit.tasks import StepFn, register
+from gradkit.models.adapters import Reconstructor
 from gradkit.tasks.images import ImageTask
 
 EVAL_NOISE_SEED = 4321
@@ -27,6 +28,7 @@ EVAL_NOISE_SEED = 4321
 @register("reconstruct")
 class ReconstructTask(ImageTask):
     outputs = "images"
+    adapter = Reconstructor  # a user's module: module(x) -> the reconstruction
     options = ("noise",)  # a denoising autoencoder
 
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:

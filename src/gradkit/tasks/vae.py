@@ -22,6 +22,7 @@ from torch import nn
 
 from gradkit.artifacts import images
 from gradkit.errors import ConfigError
+from gradkit.models.adapters import VariationalAutoencoder
 from gradkit.models.vae import kl_divergence
 from gradkit.tasks import StepFn, register
 from gradkit.tasks.images import ImageTask
@@ -32,6 +33,7 @@ EVAL_SEED = 4321
 @register("vae")
 class VAETask(ImageTask):
     outputs = "images"
+    adapter = VariationalAutoencoder  # a user's module: module(x) -> (logits, mu, logvar)
     options = ("beta", "fid", "fid_classifier")
 
     def __init__(self, model: nn.Module, spec: Any, cfg: Any) -> None:
@@ -84,6 +86,8 @@ class VAETask(ImageTask):
         return {"loss": rec + self.beta * kl, "nelbo": rec + kl, "rec": rec, "kl": kl}, {}
 
     def on_epoch_end(self, epoch: int, run) -> None:
+        if not hasattr(self.model, "decode"):  # a user's VAE without a decoder to sample with
+            return
         device = next(self.model.parameters()).device
         images.write_epoch_grid(run, epoch, self.model,
                                 images.fixed_noise(images.GRID_IMAGES, self.model.latent, device))

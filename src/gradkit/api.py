@@ -85,7 +85,7 @@ def resume(run_dir: str | Path, verbose: bool = True, nproc: int = 1) -> Run | R
 def fit(model: torch.nn.Module | tuple, x: Any, y: Any = None, *, validation_data: Any = None,
         validation_split: float = 0.1, test_data: Any = None, task: str | None = None,
         target: str | None = None, kind: str | None = None, columns: tuple[str, str] | None = None,
-        epochs: int = 10, optim: str = "adam",
+        epochs: int = 10, optim: str | dict = "adam",
         lr: float = 1e-3, batch_size: int = 64, out: str | Path | None = None,
         verbose: bool = True, **config: Any) -> Run:
     """Train your own `nn.Module` on your data, with the same loop, run directory and report.
@@ -96,7 +96,8 @@ def fit(model: torch.nn.Module | tuple, x: Any, y: Any = None, *, validation_dat
     are integers, strings or a Categorical are classes; floats are values (regression), unless
     `task` says otherwise. `validation_data`, `test_data`: pairs (x, y) or DataFrames; without
     `validation_data`, `validation_split` of the examples is held out. `kind="text"` reads x as
-    token ids. A torch `Dataset` or `DataLoader` (x alone: its items hold the labels; a loader is
+    token ids. `optim`: a name, or the whole optim section ({"name": "adam", "betas": [0.5, 0.999]}).
+    A torch `Dataset` or `DataLoader` (x alone: its items hold the labels; a loader is
     used as given, with `validation_data` required; dict items name their keys with
     `columns=("image", "label")`). Further keys go to the config as for gk.train (`data={"max_length": 32}`,
     `train={"patience": 3}`, `seed=1`...).
@@ -128,7 +129,7 @@ def fit(model: torch.nn.Module | tuple, x: Any, y: Any = None, *, validation_dat
     raw = {"name": config.pop("name", type(model).__name__.lower()), "task": task,
            "data": {"name": data.name if data.name in DATASETS else "arrays"},
            "model": {"name": "custom", "module": class_path(model)},
-           "optim": {"name": optim, "lr": lr},
+           "optim": {"lr": lr, **optim} if isinstance(optim, dict) else {"name": optim, "lr": lr},
            "train": {"epochs": epochs, "batch_size": batch_size,
                      "monitor": getattr(TASKS.get(task, key="task"), "monitor", "val/loss")}}
     raw = C.deep_merge(raw, config)

@@ -67,6 +67,21 @@ def load(name: str, seed: int = 0, targets: str | None = None, **options: Any) -
     return build(DataConfig(name=name, **options), targets, seed)
 
 
+def load_arrays(name: str, seed: int = 0, **options: Any) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+    """A named data set as Keras' `load_data()` gives one: ((x_train, y_train), (x_test, y_test)),
+    numpy arrays in raw units (no validation part carved out: gk.fit holds one out itself).
+
+    >>> (x_train, y_train), (x_test, y_test) = gk.data.load_arrays("fashion-mnist")
+    """
+    ds = load(name, seed, **{"val_fraction": 0.0, **options})
+    train, test = ds.train, ds.test
+    if hasattr(train, "dataset"):  # streamed: decode it whole
+        from numpy import arange
+
+        train, test = train.take(arange(len(train))), test.take(arange(len(test)))
+    return (train.x.numpy(), train.y.numpy()), (test.x.numpy(), test.y.numpy())
+
+
 # Importing the loaders registers their sets.
 from gradkit.data import (adding, arrays, corpus, folder, images, series,  # noqa: E402,F401
                           tabular, text, text_hub)
@@ -74,4 +89,4 @@ from gradkit.data.forms import as_dataset, from_arrays, from_dataframe  # noqa: 
 
 __all__ = ["DATASETS", "TARGETS", "Batches", "DataSpec", "Dataset", "DatasetEntry", "Split",
            "StreamBatches", "StreamSplit", "as_dataset", "build", "from_arrays", "from_dataframe",
-           "load", "make_batches", "normalize", "register"]
+           "load", "load_arrays", "make_batches", "normalize", "register"]

@@ -41,10 +41,19 @@ class Run:
         return f"Run('{self.dir}', {key}={self.metrics.get(key, float('nan')):.4f})"
 
     def data(self, data_dir: str | None = None) -> Any:
-        """The run's data set, rebuilt from its own config (`data_dir`: where to find it now)."""
+        """The run's data set, rebuilt from its own config (`data_dir`: where to find it now);
+        for data given to gk.fit, the held-out examples the run kept (artifacts/held_out.npz)."""
+        from gradkit.data import DATASETS, Dataset, Split
         from gradkit.engine.builder import build_data
 
         cfg = self.config
+        kept = self.dir / "artifacts" / "held_out.npz"
+        if DATASETS.get(cfg.data.name).given and kept.is_file():
+            # data given to gk.fit in Python: the examples the run kept are what there is
+            with np.load(kept) as saved:
+                part = Split(torch.from_numpy(saved["x"]), torch.from_numpy(saved["y"]))
+            return Dataset(cfg.data.name, self.spec, part, part.take([]), part, str(kept),
+                           ["the run's data was given in Python: these are the test examples it kept"])
         if data_dir:
             cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"dir": data_dir})})
         return build_data(cfg)
@@ -118,6 +127,12 @@ class Run:
             hook.remove()
         return torch.cat([s.float().flatten(1).cpu() for s in seen]).numpy()
 
+    def _repr_html_(self) -> str:
+        """How a notebook shows the run: headline figures, final metrics, curves, the report."""
+        from gradkit.report.notebook import run_html
+
+        return run_html(self.dir)
+
     def report(self) -> Path:
         """(Re)build report.html and return its path."""
         from gradkit.report import build_report
@@ -134,3 +149,8 @@ class RLRun:
     config: Any
     metrics: dict[str, Any]
     agent: Any = field(repr=False)
+
+    def _repr_html_(self) -> str:
+        from gradkit.report.notebook import run_html
+
+        return run_html(self.dir)

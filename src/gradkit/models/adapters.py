@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gradkit.errors import ConfigError
+from gradkit.models.gan import Generating
 
 NOISE_NAMES = ("noise_dim", "latent_dim", "nz", "z_dim", "latent")
 
@@ -169,7 +170,7 @@ class Pair(nn.Module):
         self.generator, self.discriminator = generator, discriminator
 
 
-class Adversarial(nn.Module):
+class Adversarial(Generating):
     """A user's GAN as gradkit's: `generator(z)` in [-1, 1], `discriminator(x)` logits (B, 1)."""
 
     name = "gan"
@@ -216,17 +217,6 @@ class Adversarial(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.generator(z)
-
-    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        device = next(self.parameters()).device
-        return torch.randn(n, self.noise_dim, generator=generator,
-                           device=generator.device if generator else device).to(device)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return (self.generator(z).float() + 1) / 2
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.decode(self.noise(n, generator))
 
 
 class _Generator(nn.Module):

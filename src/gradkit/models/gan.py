@@ -54,7 +54,30 @@ def _dcgan_pair(shape: tuple[int, ...], cfg: GANConfig) -> tuple[nn.Module, nn.M
     return generator, discriminator
 
 
-class GAN(nn.Module):
+class Generating(nn.Module):
+    """What every GAN gradkit trains offers (abstract): `generator(z)` -> images in [-1, 1],
+    `discriminator(images)` -> logits (B, 1), `noise_dim`; and from those, noise, decoding and
+    samples. Final subclasses: `GAN` (built from a config) and a user's pair wrapped for the task
+    (gradkit.models.adapters.Adversarial)."""
+
+    noise_dim: int
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ N(0, I), (n, noise_dim), on the model's device."""
+        device = next(self.parameters()).device
+        return torch.randn(n, self.noise_dim, generator=generator,
+                           device=generator.device if generator else device).to(device)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Noise (N, noise_dim) -> images in [0, 1] (N, C, H, W)."""
+        return (self.generator(z).float() + 1) / 2
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n images in [0, 1] (n, C, H, W); call in eval mode (batch norm)."""
+        return self.decode(self.noise(n, generator))
+
+
+class GAN(Generating):
     """`generator(z)` -> images in [-1, 1]; `discriminator(images)` -> logits (B, 1).
 
     >>> gan = GAN((1, 28, 28), GANConfig())
@@ -71,19 +94,6 @@ class GAN(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:  # (B, noise_dim) -> (B, C, H, W) in [-1, 1]
         return self.generator(z)
 
-    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """z ~ N(0, I), (n, noise_dim), on the model's device."""
-        device = next(self.parameters()).device
-        return torch.randn(n, self.noise_dim, generator=generator,
-                           device=generator.device if generator else device).to(device)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Noise (N, noise_dim) -> images in [0, 1] (N, C, H, W)."""
-        return (self.generator(z).float() + 1) / 2
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n images in [0, 1] (n, C, H, W); call in eval mode (batch norm)."""
-        return self.decode(self.noise(n, generator))
 
 
 def _build(cfg: GANConfig, spec) -> GAN:

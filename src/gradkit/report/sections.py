@@ -92,7 +92,7 @@ def header(run: RunData) -> str:
     parts.append(f'<p class="meta"><span class="status status-{esc(status)}">{esc(status)}</span>'
                  f" {esc(date)} · <code>{esc(run.run_dir.name)}</code></p>")
     parts.extend(note(text) for text in run.notes)
-    parts.append(_headlines(run))
+    parts.append(headlines(run))
     return "\n".join(parts) + "</header>"
 
 
@@ -103,7 +103,7 @@ def _date(started: Any) -> str:
         return str(started) if started else "date unknown"
 
 
-def _headlines(run: RunData) -> str:
+def headlines(run: RunData) -> str:
     tests = [(k, as_float(v)) for k, v in run.metrics.items() if k.startswith("test/")]
     tests = [(k, v) for k, v in tests if v is not None]
     if not tests:

@@ -1,6 +1,7 @@
 """Regression on standardised targets; metrics are reported in the target's own units."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import torch
@@ -23,7 +24,7 @@ def value_loss(cfg: Any, task: str):
     return LOSSES[name]
 
 
-class ValueTask:
+class ValueTask(ABC):
     """The shared core of tasks that predict values (abstract: `regression`, `forecast`).
 
     The model is trained on targets standardised with the training split's mean and std;
@@ -42,11 +43,13 @@ class ValueTask:
         self.mean, self.std = spec.target_mean, spec.target_std
         self._reset()
 
+    @abstractmethod
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Normalised inputs -> the model's standardised predictions."""
 
+    @abstractmethod
     def _scores(self, pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-        raise NotImplementedError
+        """Metrics of predictions against targets, in the targets' own units."""
 
     def _scaled(self, y: torch.Tensor) -> torch.Tensor:
         return (y.float() - self.mean) / self.std

@@ -1,8 +1,39 @@
-"""Progress: a rich bar on a terminal, one line per epoch elsewhere, nothing when quiet."""
+"""Progress: a rich bar on a terminal, an updating HTML bar in a Jupyter notebook, one line per
+epoch elsewhere (logs, CI), nothing when quiet."""
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
+
+NOTEBOOK_REFRESH = 0.25  # seconds between a notebook bar's redraws (each is a message to the page)
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (where stdout is no terminal, but a page is)."""
+    shell = sys.modules.get("IPython")
+    get = getattr(shell, "get_ipython", None)
+    return get is not None and type(get()).__name__ == "ZMQInteractiveShell"
+
+
+class NotebookBar:
+    """One HTML progress bar, redrawn in place through IPython's display handle."""
+
+    def __init__(self) -> None:
+        from IPython.display import HTML, display
+
+        self._html = HTML
+        self._handle = display(HTML(""), display_id=True)
+        self._last = 0.0
+
+    def show(self, desc: str, step: int, total: int, info: str, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not force and now - self._last < NOTEBOOK_REFRESH:
+            return
+        self._last = now
+        self._handle.update(self._html(
+            f"<progress value='{step}' max='{max(total, 1)}' style='width:40%'></progress> "
+            f"<code>{desc} {step}/{total} {info}</code>"))
 
 
 def fmt(metrics: dict[str, Any], keys: tuple[str, ...] = ()) -> str:
@@ -16,6 +47,8 @@ class Progress:
         self.live = verbose and sys.stdout.isatty()
         self.epochs, self.steps = epochs, steps
         self._bar = None
+        self._page = NotebookBar() if verbose and not self.live and in_notebook() else None
+        self._desc = ""
         if self.live:
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn,
                                        TimeRemainingColumn)
@@ -26,6 +59,9 @@ class Progress:
             self._task = None
 
     def start_epoch(self, epoch: int) -> None:
+        self._desc = f"epoch {epoch}/{self.epochs}"
+        if self._page is not None:
+            self._page.show(self._desc, 0, self.steps, "", force=True)
         if self._bar is not None:
             desc = f"epoch {epoch}/{self.epochs}"
             if self._task is None:
@@ -34,6 +70,8 @@ class Progress:
                 self._bar.reset(self._task, total=self.steps, description=desc, info="")
 
     def update(self, step: int, info: str) -> None:
+        if self._page is not None:
+            self._page.show(self._desc, step, self.steps, info, force=step == self.steps)
         if self._bar is not None:
             self._bar.update(self._task, completed=step, info=info)
 

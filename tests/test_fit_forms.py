@@ -249,3 +249,19 @@ def test_texts_and_their_labels(tmp_path):
     majority = run.metrics["baseline/majority/accuracy"]
     assert run.metrics["test/accuracy"] > majority + 0.15
     assert run.predict(["a person who flies aircraft", "a kind of tree"]).shape == (2, 5)
+
+
+@needs_fashion
+def test_predict_and_evaluate_take_torch_data_too(fashion, tmp_path):
+    x, y, xt, yt = fashion
+    names = sorted(set(y))
+    train = TensorDataset(torch.from_numpy(x[:2000]).float().unsqueeze(1),
+                          torch.tensor([names.index(v) for v in y[:2000]]))
+    test = TensorDataset(torch.from_numpy(xt[:500]).float().unsqueeze(1),
+                         torch.tensor([names.index(v) for v in yt[:500]]))
+    run = gk.fit(mlp(64), train, epochs=1, out=tmp_path / "run", **QUIET)
+    loader = DataLoader(test, batch_size=100)
+    assert run.predict(loader).shape == (500, 10)
+    np.testing.assert_allclose(run.predict(test), run.predict(test.tensors[0].numpy()), atol=1e-6)
+    assert run.evaluate(loader)["accuracy"] == pytest.approx(
+        run.evaluate(test.tensors[0].numpy(), test.tensors[1].numpy())["accuracy"])

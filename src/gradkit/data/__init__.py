@@ -85,8 +85,8 @@ def load_arrays(name: str, seed: int = 0, **options: Any) -> tuple[tuple[Any, An
 # Importing the loaders registers their sets.
 from gradkit.data import (adding, arrays, corpus, folder, images, series,  # noqa: E402,F401
                           tabular, text, text_hub)
-from gradkit.data.forms import as_dataset, from_arrays, from_dataframe  # noqa: E402
+from gradkit.data.forms import as_dataset, from_arrays, from_dataframe, from_torch  # noqa: E402
 
 __all__ = ["DATASETS", "TARGETS", "Batches", "DataSpec", "Dataset", "DatasetEntry", "Split",
-           "StreamBatches", "StreamSplit", "as_dataset", "build", "from_arrays", "from_dataframe",
+           "StreamBatches", "StreamSplit", "as_dataset", "build", "from_arrays", "from_dataframe", "from_torch",
            "load", "load_arrays", "make_batches", "normalize", "register"]

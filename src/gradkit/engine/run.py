@@ -64,9 +64,11 @@ class Run:
 
     @torch.inference_mode()
     def predict(self, x: Any, batch_size: int = 1024) -> np.ndarray:
-        """Raw inputs -> class probabilities (N, K), regression values (N,) or forecasts (N, H)."""
+        """Raw inputs -> class probabilities (N, K), regression values (N,) or forecasts (N, H).
+        `x` in any form gk.fit takes (arrays, a DataFrame, texts, a torch Dataset or DataLoader,
+        whose labels are ignored)."""
         self.model.eval()
-        batch = as_batch(x, self.spec)
+        batch = as_batch(_inputs(x)[0], self.spec)
         outs = [self.task.predict(normalize(chunk.to(self.device), self.spec)).cpu()
                 for chunk in batch.split(batch_size)]
         return torch.cat(outs).numpy()
@@ -85,10 +87,11 @@ class Run:
         top = np.argsort(-probs, axis=1)[:, :k]
         return [[(names[j], float(p[j])) for j in row] for p, row in zip(probs, top)]
 
-    def evaluate(self, x: Any, y: Any, batch_size: int = 1024) -> dict[str, float]:
+    def evaluate(self, x: Any, y: Any = None, batch_size: int = 1024) -> dict[str, float]:
         """The run's metrics (loss, accuracy... as its task measures them) on new labelled
-        examples, given as `predict` takes them: arrays, a DataFrame, texts; labels as in
-        training (class names or indices, values).
+        examples, given as `predict` takes them: arrays, a DataFrame, texts, a torch Dataset or
+        DataLoader (which hold their labels); labels as in training (class names or indices,
+        values).
 
         >>> run.evaluate(x_test, y_test)["accuracy"]
         """
@@ -96,6 +99,7 @@ class Run:
         from gradkit.data.arrays import encode_labels
         from gradkit.training import evaluate as evaluate_batches
 
+        x, y = _inputs(x, y)
         batch = as_batch(x, self.spec)
         targets = "classes" if self.spec.num_classes is not None else "values"
         if targets == "values" and self.spec.horizon > 1:  # forecasts: (N, horizon) values
@@ -138,6 +142,16 @@ class Run:
         from gradkit.report import build_report
 
         return build_report(self.dir)
+
+
+def _inputs(x: Any, y: Any = None) -> tuple[Any, Any]:
+    """A torch Dataset or DataLoader -> its (inputs, labels) as arrays; anything else as it is."""
+    from gradkit.data.torchdata import is_torch_data, materialise
+
+    if is_torch_data(x):
+        xs, ys = materialise(x, None)
+        return xs, ys if y is None else y
+    return x, y
 
 
 @dataclass

@@ -265,3 +265,26 @@ def test_predict_and_evaluate_take_torch_data_too(fashion, tmp_path):
     np.testing.assert_allclose(run.predict(test), run.predict(test.tensors[0].numpy()), atol=1e-6)
     assert run.evaluate(loader)["accuracy"] == pytest.approx(
         run.evaluate(test.tensors[0].numpy(), test.tensors[1].numpy())["accuracy"])
+
+
+def test_a_data_set_built_in_python_is_named_for_recipes_and_checks(tmp_path):
+    """gk.data.add names a DataFrame's data set: a recipe trains on it by name, check-data
+    checks it, and the run reloads where that name was never added (a fresh process)."""
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_diabetes
+
+    from gradkit.doctor import check_data
+
+    df = load_diabetes(as_frame=True).frame
+    gk.data.add("diabetes-frame", gk.data.from_dataframe(df, target="target"))
+    run = gk.train("diabetes-linear", data={"name": "diabetes-frame"}, out=tmp_path / "run", **QUIET)
+    assert run.config.data.name == "diabetes-frame" and run.metrics["val/r2"] > 0.2
+    found = check_data("diabetes-linear", ["data.name=diabetes-frame"])
+    assert found.count("error") == 0 and found.findings[0].check == "splits"
+    code = (f"import gradkit as gk; r = gk.load({str(run.dir)!r}); "
+            "import sklearn.datasets as d; x = d.load_diabetes(as_frame=True).frame.drop(columns='target'); "
+            "print(r.predict(x.head(3)).shape)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and "(3,)" in out.stdout, out.stderr

@@ -47,6 +47,21 @@ def register(name: str, targets: str, description: str, given: bool = False) -> 
     return decorator
 
 
+def add(name: str, dataset: Dataset, description: str = "") -> None:
+    """Name a data set you built in Python (`from_arrays`, `from_dataframe`, `from_torch`...), so
+    that configs name it like any other in this process: recipes with overrides, variants, a
+    tuning study run in this process (jobs=1), `gradkit.doctor.check_data`.
+
+    >>> gk.data.add("houses", gk.data.from_dataframe(df, target="price"))
+    >>> gk.train("diabetes-linear", data={"name": "houses"})
+    """
+    def build_it(cfg: Any, targets: str, seed: int) -> Dataset:
+        return dataset
+
+    register(name, dataset.targets or "any", description or f"{dataset.name}, added in Python",
+             given=True)(build_it)
+
+
 def build(cfg: Any, targets: str | None = None, seed: int = 0) -> Dataset:
     """Build the data set a `DataConfig` names, with the `targets` a task needs (None: the
     set's own; a table of either kind: classes)."""
@@ -87,6 +102,6 @@ from gradkit.data import (adding, arrays, corpus, folder, images, series,  # noq
                           tabular, text, text_hub)
 from gradkit.data.forms import as_dataset, from_arrays, from_dataframe, from_torch  # noqa: E402
 
-__all__ = ["DATASETS", "TARGETS", "Batches", "DataSpec", "Dataset", "DatasetEntry", "Split",
+__all__ = ["DATASETS", "TARGETS", "Batches", "add", "DataSpec", "Dataset", "DatasetEntry", "Split",
            "StreamBatches", "StreamSplit", "as_dataset", "build", "from_arrays", "from_dataframe", "from_torch",
            "load", "load_arrays", "make_batches", "normalize", "register"]

@@ -77,8 +77,12 @@ def check_dataset(data: Dataset, labels: bool, windows: bool = False) -> list[Fi
 def _sizes(data: Dataset) -> Finding:
     n = {s: len(getattr(data, s)) for s in SPLITS}
     text = ", ".join(f"{s} {k:,}" for s, k in n.items())
-    if not n["train"] or not n["test"]:
-        return Finding("splits", "error", f"{text}: training needs train and test examples")
+    if not n["train"] or not (n["test"] or n["val"]):
+        return Finding("splits", "error", f"{text}: training needs train examples, and test (or "
+                       "validation) ones to measure it on")
+    if not n["test"]:  # data given in Python without test_data: its figures are validation's
+        return Finding("splits", "warning", f"{text}: no test split, so the final figures are "
+                       "the validation split's (the one the best epoch was picked on); pass test_data")
     if not n["val"]:
         return Finding("splits", "warning", f"{text}: no validation split, so the best epoch is "
                        "picked on test and the test score is optimistic; set data.val_fraction=0.1")

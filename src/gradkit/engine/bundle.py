@@ -46,7 +46,7 @@ def load_bundle(path: str | Path, device: str = "cpu", model: Any = None) -> Any
     tok = path / TOKENIZER
     raw_spec["tokenizer"] = tok.read_text(encoding="utf-8") if tok.is_file() else None
     spec = DataSpec.from_dict(raw_spec)
-    cfg = validate(manifest["config"], str(path / MANIFEST))
+    cfg = validate(manifest["config"], str(path / MANIFEST), data=False)
     weights = path / manifest["weights"]["file"]
     if not weights.is_file() or sha256(weights) != manifest["weights"]["sha256"]:
         raise CheckpointError(f"{weights} is missing or does not match the SHA-256 in {path / MANIFEST}: "

@@ -48,20 +48,22 @@ def resolve_runs(recipe: str | None = None, file: str | Path | None = None,
     return cfg, runs
 
 
-def validate(raw: dict[str, Any], source: str = "config") -> C.RunConfig:
+def validate(raw: dict[str, Any], source: str = "config", data: bool = True) -> C.RunConfig:
     """A raw mapping -> `RunConfig`: the schema, then the registered names and the model's (and
-    RL algorithm's) own schema, whose defaults it fills in."""
+    RL algorithm's) own schema, whose defaults it fills in. `data=False` leaves the data set's
+    name unchecked (reloading a run for prediction needs no data: it may have been added in
+    another process, `gradkit.data.add`)."""
     cfg = C.parse(raw, source)
-    check_names(cfg, source)
+    check_names(cfg, source, data)
     return cfg
 
 
-def load_file(path: str | Path) -> C.RunConfig:
+def load_file(path: str | Path, data: bool = True) -> C.RunConfig:
     """Reload a resolved config exactly (e.g. a run directory's config.yaml)."""
-    return validate(C.read_yaml(Path(path)), str(path))
+    return validate(C.read_yaml(Path(path)), str(path), data)
 
 
-def check_names(cfg: C.RunConfig, source: str) -> None:
+def check_names(cfg: C.RunConfig, source: str, data: bool = True) -> None:
     """Look up every name `cfg` uses; fill in the model's and RL algorithm's defaults."""
     from gradkit.data import DATASETS
     from gradkit.models import MODELS
@@ -76,7 +78,8 @@ def check_names(cfg: C.RunConfig, source: str) -> None:
         if name not in TRACKERS:
             raise ConfigError(f"invalid config ({source}): output.track: unknown tracker '{name}'"
                               f"{did_you_mean(name, TRACKERS)}; choose from {', '.join(TRACKERS)}")
-    DATASETS.get(cfg.data.name, key="data.name")
+    if data:
+        DATASETS.get(cfg.data.name, key="data.name")
     _check_task_options(cfg.task, TASKS, source)
     model = dict(cfg.model)
     name = model.pop("name", None)

@@ -31,7 +31,7 @@ def load(run_dir: str | Path, checkpoint_name: str = "best", model: torch.nn.Mod
     if is_bundle(run_dir):
         return load_bundle(run_dir, device, model)
     run = RunDir.existing(run_dir)
-    cfg = load_file(run.config_path)
+    cfg = load_file(run.config_path, data=False)  # predicting needs no data set
     if cfg.rl:  # an agent acts in an environment; it has no data spec, predict() or classify()
         raise GradkitError(f"{run.path} is a reinforcement-learning run ({cfg.rl['algo']} on "
                            f"{cfg.rl['env']}): evaluate it with `gradkit play {run.path}`, or load "

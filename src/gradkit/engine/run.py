@@ -48,7 +48,8 @@ class Run:
 
         cfg = self.config
         kept = self.dir / "artifacts" / "held_out.npz"
-        if DATASETS.get(cfg.data.name).given and kept.is_file():
+        given = cfg.data.name not in DATASETS or DATASETS.get(cfg.data.name).given
+        if given and kept.is_file():
             # data given to gk.fit in Python: the examples the run kept are what there is
             with np.load(kept) as saved:
                 part = Split(torch.from_numpy(saved["x"]), torch.from_numpy(saved["y"]))

@@ -25,7 +25,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "engine": ("gradkit.engine",),
     "capabilities": ("gradkit.variants", "gradkit.tune", "gradkit.federated",
                      "gradkit.distributed", "gradkit.explain", "gradkit.export", "gradkit.serve",
-                     "gradkit.sampling", "gradkit.embeddings", "gradkit.doctor", "gradkit.recipes_doc"),
+                     "gradkit.sampling", "gradkit.embeddings", "gradkit.doctor", "gradkit.recipes_doc",
+                     "gradkit.lessons"),
     "face": ("gradkit.api", "gradkit.cli", "gradkit.__main__"),
 }
 ORDER = list(LAYERS)

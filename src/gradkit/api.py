@@ -26,11 +26,15 @@ from gradkit.training.distributed import placement
 
 def train(recipe: str | None = None, *, config_file: str | Path | None = None,
           overrides: list[str] | None = None, out: str | Path | None = None,
-          verbose: bool = True, nproc: int = 1, **sections: Any) -> Run | RLRun | dict[str, Any]:
+          verbose: bool = True, nproc: int = 1, seeds: int | list[int] | None = None,
+          **sections: Any) -> Run | RLRun | dict[Any, Any]:
     """Train a named recipe (or a config file), with overrides, and return the finished run.
 
     A recipe with `variants:` trains each variant and returns {variant name: Run}, in the
-    recipe's order; `out` is then their parent directory (see `gradkit.variants`). A recipe
+    recipe's order; `out` is then their parent directory (see `gradkit.variants`). `seeds`
+    (or the recipe's `seeds:`): N seeds from the recipe's (or a list), every variant once per
+    seed, returning {seed: Run} ({variant: {seed: Run}} with variants) and a summary with
+    mean, sd and 95% confidence intervals, and verdicts between variants. A recipe
     with `federated:` runs on Flower (gradkit.federated); one with `rl:` returns an `RLRun`.
     `nproc` > 1 trains on that many local processes with DDP (gradkit.distributed).
 
@@ -40,6 +44,8 @@ def train(recipe: str | None = None, *, config_file: str | Path | None = None,
     >>> run = gk.train("fashion-mlp", nproc=2)
     """
     extra = C.deep_merge(C.parse_overrides(list(overrides or [])), sections)
+    if seeds is not None:
+        extra = C.deep_merge(extra, {"seeds": seeds})
     if out is not None:
         extra = C.deep_merge(extra, {"output": {"run_dir": str(out)}})
     cfg, variants = resolve_runs(recipe, config_file, extra)
@@ -47,10 +53,10 @@ def train(recipe: str | None = None, *, config_file: str | Path | None = None,
         from gradkit.distributed import launch
 
         return launch.train(cfg, nproc, verbose)
-    if variants:
+    if variants or cfg.seeds is not None:
         if placement() is not None:
-            raise ConfigError(f"recipe '{cfg.name}' trains {len(variants)} variants; a distributed "
-                              "launch trains one run: pick a variant's settings as overrides")
+            raise ConfigError(f"recipe '{cfg.name}' trains several runs (variants or seeds); a "
+                              "distributed launch trains one: pick one's settings as overrides")
         from gradkit.variants import train_variants
 
         return train_variants(cfg, variants, run=_run, verbose=verbose)

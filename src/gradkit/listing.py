@@ -22,17 +22,38 @@ def find_runs(root: str | Path) -> list[Path]:
                   key=lambda p: p.stat().st_mtime, reverse=True)
 
 
-def list_runs(root: str | Path) -> list[dict[str, str]]:
-    """One row of display strings per run under `root`, newest first."""
-    rows = []
+KEYS = ("test/accuracy", "test/f1_macro", "test/rmse")
+
+
+def list_runs(root: str | Path, seeds: bool = False) -> list[dict[str, str]]:
+    """One row of display strings per run under `root`, newest first; with `seeds`, also a row
+    per variant of every parent trained over several seeds: mean ± sd of its seeds."""
+    rows = _seed_rows(root) if seeds else []
     for path in find_runs(root):
         info, metrics = _read(path / "run.json"), _read(path / "metrics.json")
         row = {"run": str(path), "status": str(info.get("status", "?")),
                "epochs": str(info.get("epochs_completed", "")),
                "seconds": f"{info['train_seconds']:.1f}" if info.get("train_seconds") else ""}
-        for key in ("test/accuracy", "test/f1_macro", "test/rmse"):
+        for key in KEYS:
             row[key] = f"{metrics[key]:.4f}" if key in metrics else ""
         rows.append(row)
+    return rows
+
+
+def _seed_rows(root: str | Path) -> list[dict[str, str]]:
+    """Parents with summary.json (gradkit/variants.py): one row per variant, mean ± sd."""
+    rows = []
+    for summary in sorted(Path(root).glob("**/summary.json"), key=lambda p: p.stat().st_mtime,
+                          reverse=True):
+        for name, stats in _read(summary).get("variants", {}).items():
+            n = max((s.get("n", 0) for s in stats.values()), default=0)
+            row = {"run": f"{summary.parent} [{name}]", "status": f"{n} seeds", "epochs": "",
+                   "seconds": ""}
+            for key in KEYS:
+                s = stats.get(key) or {}
+                row[key] = (f"{s['mean']:.4f} ± {s['sd']:.4f}" if s.get("sd") is not None
+                            else f"{s['mean']:.4f}" if s.get("mean") is not None else "")
+            rows.append(row)
     return rows
 
 
@@ -46,18 +67,48 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def compare_runs(run_dirs: list[str | Path]) -> tuple[list[tuple[str, list[str]]], list[tuple[str, list[str]]]]:
-    """(config keys that differ, metrics) as rows of one string per run."""
-    configs, metrics = [], []
+def compare_runs(run_dirs: list[str | Path]
+                 ) -> tuple[list[str], list[tuple[str, list[str]]], list[tuple[str, list[str]]]]:
+    """(column names, config keys that differ, metrics) as rows of one string per column. A run
+    directory is one column; a parent trained over seeds (summary.json) one column per variant,
+    its metrics as mean ± sd over the seeds."""
+    names, configs, metrics = [], [], []
     for d in run_dirs:
         path = Path(d)
+        if (path / "summary.json").is_file() and (path / "comparison.json").is_file():
+            for name, config, values in _seed_columns(path):
+                names.append(f"{path.name} [{name}]")
+                configs.append(config)
+                metrics.append(values)
+            continue
         if not (path / "config.yaml").is_file():
-            raise CheckpointError(f"{path} is not a gradkit run directory (no config.yaml)")
+            raise CheckpointError(f"{path} is not a gradkit run directory (no config.yaml), nor "
+                                  "a parent of runs over seeds (no summary.json)")
+        names.append(path.name)
         configs.append(_flatten(yaml.safe_load((path / "config.yaml").read_text()) or {}))
-        metrics.append(_read(path / "metrics.json"))
+        metrics.append({k: f"{v:.4f}" for k, v in _read(path / "metrics.json").items()
+                        if isinstance(v, (int, float))})
     keys = sorted(set().union(*configs))
     diff = [(k, [str(c.get(k, "")) for c in configs]) for k in keys
             if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
     mkeys = sorted(k for k in set().union(*metrics) if not k.endswith(("/seconds", "/train_rows")))
-    rows = [(k, [f"{m[k]:.4f}" if k in m else "" for m in metrics]) for k in mkeys]
-    return diff, rows
+    rows = [(k, [m.get(k, "") for m in metrics]) for k in mkeys]
+    return names, diff, rows
+
+
+def _seed_columns(parent: Path) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
+    """(variant, its first cell's config without the seed, mean ± sd per metric) of a parent."""
+    summary = _read(parent / "summary.json")
+    cells = _read(parent / "comparison.json").get("cells", {})
+    out = []
+    for name, stats in summary.get("variants", {}).items():
+        first = next(iter(cells.get(name, {}).values()), None)
+        config = {}
+        if first and (parent / first / "config.yaml").is_file():
+            config = _flatten(yaml.safe_load((parent / first / "config.yaml").read_text()) or {})
+            config.pop("seed", None)
+            config.pop("output.run_dir", None)
+        values = {k: (f"{s['mean']:.4f} ± {s['sd']:.4f}" if s.get("sd") is not None else f"{s['mean']:.4f}")
+                  for k, s in stats.items() if isinstance(s, dict) and s.get("mean") is not None}
+        out.append((name, config, values))
+    return out

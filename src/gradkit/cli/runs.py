@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from gradkit.cli.app import app, console, fail, guard
@@ -39,23 +40,24 @@ def runs(ctx: typer.Context,
     table = Table(title=f"runs under {root}")
     for col in ("run", "status", "epochs", "test/accuracy", "test/f1_macro", "test/rmse", "seconds"):
         table.add_column(col)
-    for row in list_runs(root):
-        table.add_row(*[row.get(c, "") for c in ("run", "status", "epochs", "test/accuracy",
+    for row in list_runs(root, seeds=True):
+        table.add_row(*[escape(row.get(c, "")) for c in ("run", "status", "epochs", "test/accuracy",
                                                  "test/f1_macro", "test/rmse", "seconds")])
     console.print(table)
 
 
 @runs_app.command("compare")
-def runs_compare(run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run directories.")]) -> None:
+def runs_compare(run_dirs: Annotated[list[Path], typer.Argument(
+        help="Run directories, or parents of runs over seeds (a column per variant, mean ± sd).")]) -> None:
     """Side-by-side config differences and metrics of runs."""
     from gradkit.listing import compare_runs
 
-    diff, metrics = guard(lambda: compare_runs(run_dirs))
+    names, diff, metrics = guard(lambda: compare_runs(run_dirs))
     for title, rows in (("config differences", diff), ("metrics", metrics)):
         table = Table(title=title)
         table.add_column("key")
-        for d in run_dirs:
-            table.add_column(Path(d).name)
+        for name in names:
+            table.add_column(escape(name))  # "parent [variant]" is not rich markup
         for key, values in rows:
             table.add_row(key, *values)
         console.print(table)

@@ -47,11 +47,15 @@ def train(
                                        "(torchrun's agent; docs/scaling.md).")] = 1,
     no_explain: Annotated[bool, typer.Option("--no-explain", help="Skip the report's Explanations "
                                              "(same as output.explain=false).")] = False,
+    seeds: Annotated[Optional[int], typer.Option("--seeds", help="Train N times, seeds seed..seed+N-1 "
+                                                 "(every variant N times); report mean, sd, 95% CI "
+                                                 "and whether variants differ beyond seed noise.")] = None,
 ) -> None:
     """Train a recipe: `gradkit train fashion-mlp optim.lr=3e-4 train.epochs=10`.
 
     Values are parsed as YAML (numbers, true/false, [lists]). The run directory (config,
-    metrics, checkpoints, report.html) is printed at the end.
+    metrics, checkpoints, report.html) is printed at the end. `--seeds 5` trains it five times
+    and states the spread: `gradkit train lesson-optimizers --seeds 5`.
     """
     from gradkit import api
 
@@ -65,9 +69,9 @@ def train(
         if no_explain:
             items.append("output.explain=false")
         run = guard(lambda: api.train(recipe, config_file=config, overrides=items, out=out,
-                                      verbose=not quiet, nproc=nproc))
-    if isinstance(run, dict):  # a recipe with variants: {variant name: Run}
-        _print_variants(run)
+                                      verbose=not quiet, nproc=nproc, seeds=seeds))
+    if isinstance(run, dict):  # variants {name: Run}, or seeds: {seed: Run} / {name: {seed: Run}}
+        _print_several(run)
         return
     from gradkit.training.distributed import is_main_process
 
@@ -80,13 +84,38 @@ def train(
         console.print(f"report:        [bold]{report}[/]", soft_wrap=True)
 
 
-def _print_variants(runs: dict) -> None:
-    for name, run in runs.items():
-        print_metrics(run.metrics, "test", title=f"{name}: test metrics")
-        console.print(f"{name} run directory: [bold]{run.dir}[/]", soft_wrap=True)
-    report = Path(next(iter(runs.values())).dir).parent / "report.html"
+def _print_several(runs: dict) -> None:
+    """Variants: each one's test metrics. Seeds: the parent's summary, mean ± sd [95% CI] per
+    variant, and the verdicts."""
+    cells = [r for v in runs.values() for r in (v.values() if isinstance(v, dict) else [v])]
+    parent = next(p for p in Path(cells[0].dir).parents if (p / "comparison.json").is_file())
+    if (parent / "summary.json").is_file():  # seeds
+        _print_summary(parent)
+    else:
+        for name, run in runs.items():
+            print_metrics(run.metrics, "test", title=f"{name}: test metrics")
+            console.print(f"{name} run directory: [bold]{run.dir}[/]", soft_wrap=True)
+    report = parent / "report.html"
     if report.is_file():
         console.print(f"comparison report: [bold]{report}[/]", soft_wrap=True)
+
+
+def _print_summary(parent: Path) -> None:
+    import json
+
+    from gradkit.report.seeds import fmt
+
+    summary = json.loads((parent / "summary.json").read_text())
+    metric = summary.get("metric")
+    table = Table(title=f"{metric}: mean ± sd [95% CI] over seeds")
+    table.add_column("variant")
+    table.add_column(metric or "metric", justify="right")
+    for name, stats in summary["variants"].items():
+        table.add_row(name, fmt(stats.get(metric)))
+    console.print(table)
+    for c in summary.get("comparisons", []):
+        console.print(f"{c['variant']} against {c['reference']}: {c['verdict']}", highlight=False)
+    console.print(f"runs: [bold]{parent}[/]", soft_wrap=True)
 
 
 @app.command()
@@ -138,3 +167,33 @@ def _predict(run_dir: Path, inputs: list[Path], top_k: int, invert: str) -> None
             console.print(f"{label}: [bold]{top[0][0]}[/]{extra}")
             for name, p in top:
                 console.print(f"    {p:6.1%}  {name}")
+
+
+@app.command()
+def lessons(markdown: Annotated[bool, typer.Option("--markdown", help="Print docs/lessons.md.")] = False,
+            results: Annotated[Optional[Path], typer.Option(
+                "--results", help="With --markdown: the folder of measured summaries "
+                "(benchmarks/results/lessons).")] = None,
+            root: Annotated[Path, typer.Option("--root", help="Where your runs are.")] = Path("runs")
+            ) -> None:
+    """The articles' claims as recipes: claim, command, recorded and latest verdict.
+
+    Each lesson trains its variants over several seeds and judges the claim from the numbers:
+    `gradkit train lesson-optimizers`, then open the report it prints.
+    """
+    from gradkit.lessons import lesson_rows, lessons_markdown
+
+    if markdown:
+        print(lessons_markdown(results))
+        return
+    from rich.markup import escape
+
+    table = Table(title="gradkit lessons  (run one: gradkit train NAME; numbers: docs/lessons.md)")
+    table.add_column("lesson", no_wrap=True)
+    table.add_column("claim", min_width=24)
+    table.add_column("verdict measured here", min_width=12)
+    table.add_column(f"your latest run (under {root})", min_width=12)
+    for row in lesson_rows(root):
+        recorded = row["recorded"].split(":", 1)[0] if row["recorded"] else "–"  # "VERDICT: numbers"
+        table.add_row(*(escape(v) for v in (row["name"], row["claim"], recorded, row["latest"] or "–")))
+    console.print(table)

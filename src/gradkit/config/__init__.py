@@ -64,8 +64,8 @@ def variant_raws(raw: dict[str, Any], extra: dict[str, Any], cfg: RunConfig, whe
     """Each variant's raw mapping and source: the config deep-merged with its overrides, then
     with the command-line overrides again, so `data.length=50` reaches every variant even where
     one sets it."""
-    common = {k: v for k, v in raw.items() if k != "variants"}
-    extra = {k: v for k, v in extra.items() if k != "variants"}
+    common = {k: v for k, v in raw.items() if k not in ("variants", "lesson")}  # the parent's
+    extra = {k: v for k, v in extra.items() if k not in ("variants", "lesson")}
     return {name: ({**deep_merge(deep_merge(common, over), extra), "name": f"{cfg.name}/{name}"},
                    f"{where}, variant '{name}'") for name, over in cfg.variants.items()}
 

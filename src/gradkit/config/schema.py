@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from gradkit.config.partition import parse_partition
 
@@ -155,6 +155,13 @@ class OutputConfig(Section):
     # (gradkit/track); track_every: optimiser steps between their `batch/` training points
     track: list[str] = []
     track_every: int = Field(50, ge=1)
+    # per-layer gradient norms every grad_norms_every optimiser steps (step 0 included), into
+    # artifacts/grad_norms.json and the report (gradkit/training/gradnorms.py)
+    grad_norms: bool = False
+    grad_norms_every: int = Field(20, ge=1)
+    # also measure the final model on the training split (eval mode, no augmentation):
+    # trainset/* metrics and gap/* = trainset - test, the generalisation gap (overfitting)
+    train_metrics: bool = False
 
     @field_validator("track", mode="before")
     @classmethod
@@ -204,6 +211,33 @@ class FederatedConfig(Section):
         return self
 
 
+class LessonCheck(Section):
+    """One measurable reading of a lesson's claim: `variant` beats `against` on `metric`."""
+
+    variant: str  # the variant the claim favours
+    against: str  # the variant it should beat
+    # a final metric (test/accuracy), a per-epoch one at an epoch (val/accuracy@1), or one the
+    # summary derives: reach/epochs, reach/seconds, seconds/epoch, train/seconds, params,
+    # grads/first_over_last (log10 of the first layer's gradient norm over the last's)
+    metric: str
+    higher: bool | None = None  # higher is better; None: from the metric's name
+
+
+class LessonConfig(Section):
+    """An article's claim as a measurement (gradkit/report/lessons.py): the variants and seeds
+    of the recipe, the checks that would support it, and what the verdict cannot see."""
+
+    claim: str  # the claim in the article's words
+    checks: list[LessonCheck] = Field(min_length=1)
+    # "epochs/seconds to reach": the per-epoch metric and the value (val/accuracy, 0.85)
+    reach_metric: str | None = None
+    reach_value: float | None = None
+    # a dotted config key the variants vary (data.limit): results plotted against it
+    axis: str | None = None
+    axis_log: bool = False
+    caveats: str = ""  # what the measurement does not show (data, sizes, budgets)
+
+
 class RunConfig(Section):
     name: str = "custom"
     description: str = ""
@@ -219,6 +253,11 @@ class RunConfig(Section):
     # name -> overrides: one recipe trains each variant (this config deep-merged with its
     # overrides) as its own run and compares them (gradkit/variants.py); {}: one plain run
     variants: dict[str, dict[str, Any]] = {}
+    # train the recipe (every variant) once per seed: N means seed, seed+1, ..., seed+N-1; a list
+    # names them. Each cell an ordinary run; a summary with mean, sd and 95% CI (gradkit/variants.py)
+    seeds: int | list[int] | None = None
+    # an article's claim measured over the variants and seeds (`gradkit lessons`); null: none
+    lesson: LessonConfig | None = None
     # reinforcement learning: {algo: ppo|dqn, env: CartPole-v1, ...}, validated by the algorithm's
     # own config (gradkit/rl); {}: a supervised run. data, model, task, optim and train are unused.
     rl: dict[str, Any] = {}
@@ -231,12 +270,32 @@ class RunConfig(Section):
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
                 raise ValueError(f"variant name '{name}' must be letters, digits, '_', '-' or '.' "
                                  "(it names the variant's run directory)")
-            fixed = [k for k in ("name", "variants") if k in over]
+            fixed = [k for k in ("name", "variants", "seeds", "lesson") if k in over]
             output = over.get("output")
             fixed += [f"output.{k}" for k in ("dir", "run_dir") if isinstance(output, dict) and k in output]
             if fixed:
                 raise ValueError(f"variant '{name}' may not set {', '.join(fixed)}: the recipe "
                                  "names the runs and places them in one parent directory")
+        return value
+
+    @field_validator("lesson")
+    @classmethod
+    def _lesson_names(cls, value: LessonConfig | None, info: ValidationInfo) -> LessonConfig | None:
+        variants = info.data.get("variants") or {}
+        for check in value.checks if value is not None else []:
+            for name in (check.variant, check.against):
+                if name not in variants:
+                    raise ValueError(f"'{name}' is not a variant of this recipe (variants: "
+                                     f"{', '.join(variants) or 'none'}); a check compares two")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: int | list[int] | None) -> int | list[int] | None:
+        if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+            raise ValueError(f"seeds={value}: train with 1 or more seeds (2 or more for a spread)")
+        if isinstance(value, list) and (not value or len(set(value)) != len(value)):
+            raise ValueError("seeds: a non-empty list of distinct seeds, e.g. [0, 1, 2]")
         return value
 
     @field_validator("task", mode="before")

@@ -32,6 +32,8 @@ def check_nproc(nproc: int, cfg: C.RunConfig | None = None) -> None:
         raise ConfigError("reinforcement-learning runs train in one process; drop --nproc")
     if cfg is not None and getattr(cfg, "federated", None) is not None:
         raise ConfigError("federated runs simulate their clients with Flower; drop --nproc")
+    if cfg is not None and cfg.seeds is not None:
+        raise ConfigError(f"--seeds trains {cfg.name} several times; --nproc trains one run: drop one")
     if cfg is not None and cfg.variants:
         raise ConfigError(f"recipe '{cfg.name}' trains {len(cfg.variants)} variants; --nproc "
                           "trains one run: pick a variant's settings as overrides")

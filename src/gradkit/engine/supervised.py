@@ -130,7 +130,10 @@ def final_metrics(task: Any, data: Dataset, cfg: RunConfig, run: RunDir, device:
     artifacts add (`Task.write_artifacts`); test details go to artifacts/test_details.json."""
     metrics: dict[str, float] = {}
     test_pred = None
-    for split_name, split in (("val", data.val), ("test", data.test)):
+    splits = [("val", data.val), ("test", data.test)]
+    if cfg.output.train_metrics:
+        splits.insert(0, ("trainset", data.train))
+    for split_name, split in splits:
         if not len(split):
             continue
         batches = make_batches(split, data.spec, cfg.train.eval_batch_size, device,
@@ -141,6 +144,11 @@ def final_metrics(task: Any, data: Dataset, cfg: RunConfig, run: RunDir, device:
             test_pred = in_split_order(getattr(task, "last_pred", None), batches)
             if details:
                 run.write_json("artifacts/test_details.json", details)
+    if cfg.output.train_metrics:  # the generalisation gap, trainset - test (else val)
+        held = "test" if len(data.test) else "val"
+        metrics.update({f"gap/{k.split('/', 1)[1]}": v - metrics[f"{held}/{k.split('/', 1)[1]}"]
+                        for k, v in list(metrics.items()) if k.startswith("trainset/")
+                        and f"{held}/{k.split('/', 1)[1]}" in metrics})
     if not len(data.test):  # data given without a test split: baselines and artifacts on val
         data = dataclasses.replace(data, test=data.val)
     baselines = getattr(task, "baselines", None)

@@ -70,8 +70,8 @@ def run_federated(cfg: C.RunConfig, verbose: bool = True):
 
     require_flower()
     fc = cfg.federated
-    if fc is None or cfg.rl or cfg.variants:
-        raise ConfigError("a federated run needs a federated: section and no rl: or variants:")
+    if fc is None or cfg.rl or cfg.variants or cfg.seeds is not None:
+        raise ConfigError("a federated run needs a federated: section and no rl:, variants: or seeds:")
     if task_class(cfg).outputs != "classes":
         raise ConfigError(f"gradkit federated deals data out to clients by class label: it needs a "
                           f"classification recipe, not task {cfg.task.name}")

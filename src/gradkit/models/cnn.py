@@ -19,6 +19,9 @@ class CNNConfig(Section):
     padding: Literal["same", "valid"] = "same"
     pool: Literal["max", "avg", "none"] = "max"  # 2x2 pooling after each block
     pool_last: bool = True  # pool after the last block too
+    # the blocks (1 = the first) followed by pooling; None: every block (the last one as
+    # pool_last says). [2] is the PyTorch article's conv-conv-pool
+    pool_after: list[int] | None = None
     global_pool: bool = False  # average over space before the head instead of flattening
     batch_norm: bool = True
     activation: Activation = "relu"
@@ -27,9 +30,22 @@ class CNNConfig(Section):
 
 
 class CNNModelConfig(CNNConfig):
-    """The PyTorch article's CNNModel: conv32-pool-conv64-pool-fc128-fc10, no batch norm."""
+    """The PyTorch article's CNNModel: Conv2d(1,32,3)-ReLU-Conv2d(32,64,3)-ReLU-MaxPool(2)-
+    Linear(64*12*12,128)-ReLU-Linear(128,10); no padding, no batch norm (1,199,882 parameters
+    on 28x28 digits)."""
 
+    padding: Literal["same", "valid"] = "valid"
+    pool_after: list[int] | None = [2]
     batch_norm: bool = False
+
+
+class SimpleCNNConfig(CNNConfig):
+    """The PyTorch article's SimpleCNN: Conv2d(1,32,3)-ReLU-MaxPool(2)-Linear(32*13*13,10)."""
+
+    channels: list[int] = [32]
+    padding: Literal["same", "valid"] = "valid"
+    batch_norm: bool = False
+    hidden: list[int] = []
 
 
 class KerasCifarConfig(CNNConfig):
@@ -56,6 +72,12 @@ class CNN(nn.Module):
 
             raise ConfigError(f"a CNN needs image data (C, H, W); this data has shape {input_shape}; "
                               "use model.name=mlp")
+        pools = set(cfg.pool_after) if cfg.pool_after is not None else None
+        if pools and not pools <= set(range(1, len(cfg.channels) + 1)):
+            from gradkit.errors import ConfigError
+
+            raise ConfigError(f"model.pool_after={cfg.pool_after}: blocks are numbered 1 to "
+                              f"{len(cfg.channels)} (one per model.channels entry)")
         layers: list[nn.Module] = []
         width = input_shape[0]
         pad = cfg.kernel_size // 2 if cfg.padding == "same" else 0
@@ -66,7 +88,8 @@ class CNN(nn.Module):
                     layers.append(nn.BatchNorm2d(out))
                 layers.append(activation(cfg.activation))
                 width = out
-            if cfg.pool != "none" and (cfg.pool_last or i < len(cfg.channels) - 1):
+            pooled = (i + 1 in pools) if pools is not None else (cfg.pool_last or i < len(cfg.channels) - 1)
+            if cfg.pool != "none" and pooled:
                 layers.append(nn.MaxPool2d(2) if cfg.pool == "max" else nn.AvgPool2d(2))
         self.features = nn.Sequential(*layers)
         with torch.no_grad():
@@ -97,5 +120,6 @@ def _build(cfg: CNNConfig, spec) -> CNN:
 
 
 register("cnn", CNNConfig, "conv blocks (batch norm, pooling) and a dense head")(_build)
-register("cnn-model", CNNModelConfig, "PyTorch article's CNNModel: 2 convs, fc128")(_build)
+register("cnn-model", CNNModelConfig, "PyTorch article's CNNModel: conv32-conv64-pool-fc128")(_build)
+register("simple-cnn", SimpleCNNConfig, "PyTorch article's SimpleCNN: conv32-pool-fc10")(_build)
 register("keras-cifar-cnn", KerasCifarConfig, "Keras CIFAR-10 stack Conv32-Pool-Conv64-Pool-Conv64-Dense64")(_build)

@@ -29,6 +29,14 @@ class RNNConfig(Section):
     head: Literal["many-to-one", "many-to-many"] = "many-to-one"  # one output, or one per step
 
 
+class SimpleRNNConfig(RNNConfig):
+    """The PyTorch article's SimpleRNN / SimpleLSTM: 2 stacked layers of 20 units, the last
+    step's hidden state into one linear layer."""
+
+    hidden: int = Field(20, ge=1)
+    layers: int = Field(2, ge=1)
+
+
 class RecurrentNet(nn.Module):
     """Inputs -> RNN/GRU/LSTM -> pooled (or per-step) features -> a linear head.
 
@@ -85,3 +93,5 @@ def _builder(cell: str):
 register("rnn", RNNConfig, "vanilla (tanh) RNN over text or a series")(_builder("rnn"))
 register("gru", RNNConfig, "GRU over text or a series")(_builder("gru"))
 register("lstm", RNNConfig, "LSTM over text or a series: layers, bidirectional, pooling")(_builder("lstm"))
+register("simple-rnn", SimpleRNNConfig, "PyTorch article's SimpleRNN: 2 layers of 20, linear head")(_builder("rnn"))
+register("simple-lstm", SimpleRNNConfig, "PyTorch article's SimpleLSTM: 2 layers of 20, linear head")(_builder("lstm"))

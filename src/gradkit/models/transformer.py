@@ -132,7 +132,7 @@ class TransformerEncoder(nn.Module):
             nn.init.normal_(self.inputs.layer.weight, std=cfg.dim ** -0.5)
             with torch.no_grad():
                 self.inputs.layer.weight[0].zero_()  # the padding row stays zero
-        length = spec.input_shape[0] + (cfg.pool == "cls")
+        length = self.inputs.steps + (cfg.pool == "cls")
         if cfg.positions == "learned":
             self.positions = nn.Parameter(torch.randn(length, cfg.dim) * 0.02)
         else:

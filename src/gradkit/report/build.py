@@ -6,7 +6,8 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from gradkit.report import generative, language_model, rl, sections, task_sections  # noqa: F401
+from gradkit.report import (generative, gradnorms, language_model, rl, sections,  # noqa: F401
+                            task_sections)
 from gradkit.report.diagnostics import diagnose
 from gradkit.report.federated import federated
 from gradkit.report.rundir import RunData, load_run
@@ -14,7 +15,7 @@ from gradkit.rundir import atomic_write
 
 CONTENTS = (
     ("summary", "Summary"), ("diagnostics", "Diagnostics"), ("federated", "Federated learning"),
-    ("curves", "Learning curves"),
+    ("curves", "Learning curves"), ("gradients", "Gradients"),
     ("classification", "Results"), ("regression", "Results"), ("forecast", "Results"),
     ("language-model", "Results"), ("generative", "Results"), ("rl", "Results"),
     ("explanations", "Explanations"), ("config", "Configuration"),
@@ -51,6 +52,7 @@ def render(run: RunData) -> str:
     if run.config.get("federated"):  # a gradkit federated run: rounds, clients, baseline, privacy
         parts.append(federated(run))
     parts.append(sections.learning_curves(run))
+    parts.append(gradnorms.section(run))
     if run.task in sections.RESULTS:  # registered beside each renderer (imported above)
         parts.append(sections.RESULTS.get(run.task)(run))
     parts.append(sections.configuration(run))

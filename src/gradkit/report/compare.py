@@ -1,4 +1,5 @@
-"""The comparison report of a recipe's variants: `build_comparison(parent) -> parent/report.html`.
+"""The comparison report of a recipe's variants, or of its seeds (report/seeds.py):
+`build_comparison(parent) -> parent/report.html`.
 
 Reads only files: the parent's comparison.json (the variants, in order) and each variant's
 run directory, through `load_run`, like the single-run report. One panel overlays every
@@ -15,7 +16,7 @@ from string import Template
 
 import numpy as np
 
-from gradkit.report import sections
+from gradkit.report import seeds, sections
 from gradkit.report.build import _footer, _write_atomic
 from gradkit.report.plots import _figure, _log_scale, figure_uri
 from gradkit.report.rundir import RunData, as_float, load_run
@@ -37,16 +38,32 @@ def build_comparison(parent: str | Path) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"comparison.json not found in {parent}: not a recipe's variants")
     info = json.loads(path.read_text(encoding="utf-8"))
-    runs = {name: load_run(parent / sub) for name, sub in info.get("variants", {}).items()
-            if (parent / sub / "config.yaml").is_file()}
-    _write_atomic(parent / "report.html", render(info, runs, parent))
+    if info.get("cells"):  # several seeds: every (variant, seed) a run
+        groups = seeds.cells(parent)
+        firsts = {name: next(iter(g.values())) for name, g in groups.items() if g}
+        body = "\n".join([_header(info, firsts, parent), seeds.section(parent, groups),
+                          _cells(info), _footer()])
+    else:
+        runs = {name: load_run(parent / sub) for name, sub in info.get("variants", {}).items()
+                if (parent / sub / "config.yaml").is_file()}
+        metric = curve_metric(runs)
+        body = "\n".join([_header(info, runs, parent), _curves(runs, metric),
+                          _results(runs, metric), _footer()])
+    _write_atomic(parent / "report.html", _page(info, body, parent))
     return parent / "report.html"
 
 
-def render(info: dict, runs: dict[str, RunData], parent: Path) -> str:
-    metric = curve_metric(runs)
-    body = "\n".join([_header(info, runs, parent), _curves(runs, metric), _results(runs, metric),
-                      _footer()])
+def _cells(info: dict) -> str:
+    """Links to every cell's own report."""
+    rows = [[name, seed, f'<a href="{sections.esc(sub)}/report.html">{sections.esc(sub)}</a>']
+            for name, by_seed in info.get("cells", {}).items() for seed, sub in by_seed.items()]
+    table = sections.table([[n, s, "@@"] for n, s, _ in rows], ["variant", "seed", "run"])
+    for _, _, link in rows:  # the links are HTML, the table escapes: put them in afterwards
+        table = table.replace("@@", link, 1)
+    return sections.section("runs", "Runs", table)
+
+
+def _page(info: dict, body: str, parent: Path) -> str:
     template = resources.files("gradkit.report").joinpath("template.html").read_text("utf-8")
     title = sections.esc(f"{info.get('name') or parent.name} · gradkit comparison")
     return Template(template).substitute(title=title, body=body)

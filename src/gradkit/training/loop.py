@@ -25,6 +25,7 @@ from gradkit.training.distributed import LOCAL, Dist
 from gradkit.errors import ConfigError, GradkitError
 from gradkit.models.freeze import Transferable
 from gradkit import checkpoint
+from gradkit.training.gradnorms import ARTIFACT as GRAD_NORMS, GradNorms
 from gradkit.training.optim import build_optimizer, build_scheduler, param_groups
 from gradkit.training.progress import Progress
 from gradkit.training.tally import StepListener, Tally
@@ -173,6 +174,7 @@ class Stepper:
         # distributed: this rank's share of the global batch x world, so that DDP's average of
         # the ranks' gradients is the gradient of the global batch's mean loss
         self.weight = 1.0
+        self.grad_norms: GradNorms | None = None  # output.grad_norms
 
     def __call__(self, loss: torch.Tensor, name: str) -> None:
         # On CPU reading the loss costs ~2 us; on a GPU it is a device sync, so look every
@@ -189,8 +191,12 @@ class Stepper:
         if self.weight != 1.0:
             loss = loss * self.weight
         self.scaler.scale(loss).backward()
+        norms = self.grad_norms is not None and self.grad_norms.due(self.step_count)
+        if self.grad_clip or norms:
+            self.scaler.unscale_(opt)  # true gradients, for the record and for clipping
+        if norms:
+            self.grad_norms.record(name, self.step_count, self.epoch)
         if self.grad_clip:
-            self.scaler.unscale_(opt)
             params = [p for g in opt.param_groups for p in g["params"]]
             torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
         self.scaler.step(opt)
@@ -228,6 +234,9 @@ def fit(task, data: Dataset, cfg, run=None, device: torch.device | None = None,
         state = _restore(resume, task, optimizers, schedulers, stepper, dist)
         if run is not None:
             run.write_metrics_history(state["history"])
+    if cfg.output.grad_norms:
+        stepper.grad_norms = GradNorms(task.models, cfg.output.grad_norms_every,
+                                       state.get("grad_norms"))
     if tc.unfreeze_at_epoch is not None and not any(m.frozen for m in _unfreezable(task)):
         raise ConfigError("train.unfreeze_at_epoch needs a model with a frozen part, e.g. "
                           "model.name=pretrained model.freeze=backbone, or model.name=bert "
@@ -346,8 +355,11 @@ def _after_epoch(state, record, tc, task, data, cfg, run, stepper, optimizers, s
             "schedulers": {n: s.state_dict() for n, s in schedulers.items() if s is not None},
             "scaler": stepper.scaler.state_dict(),
             **{k: state[k] for k in ("best_value", "best_epoch", "bad_epochs", "history", "elapsed")},
+            **({"grad_norms": stepper.grad_norms.records} if stepper.grad_norms is not None else {}),
         })
         run.write_metrics_history(state["history"])
+        if stepper.grad_norms is not None:
+            run.write_json(GRAD_NORMS, stepper.grad_norms.summary())
     stop = None
     if tc.patience is not None and state["bad_epochs"] >= tc.patience:
         stop = (f"early stopping: {tc.monitor} did not improve for {tc.patience} epochs "
@@ -376,4 +388,5 @@ def _restore(ckpt, task, optimizers, schedulers, stepper, dist: Dist = LOCAL) ->
     set_rng_state(ranks[dist.rank] if len(ranks) == dist.world else ckpt["rng"])
     if len(ranks) != dist.world and dist.rank:  # resumed on another world size: own streams
         torch.manual_seed(int(torch.randint(2**62, (1,))) + dist.rank)
-    return {k: ckpt[k] for k in ("epoch", "best_value", "best_epoch", "bad_epochs", "history", "elapsed")}
+    return {k: ckpt[k] for k in ("epoch", "best_value", "best_epoch", "bad_epochs", "history", "elapsed",
+                                 "grad_norms") if k in ckpt}

@@ -83,8 +83,8 @@ def _config(recipe, config_file, overrides) -> C.RunConfig:
     if cfg.rl:
         raise ConfigError(f"{cfg.name} is a reinforcement-learning recipe: lr-find sweeps a "
                           "supervised loss over mini-batches; tune rl.lr with gradkit tune")
-    if variants:
-        raise ConfigError(f"{cfg.name} has variants; run lr-find on one variant's config file")
+    if variants or cfg.seeds is not None:
+        raise ConfigError(f"{cfg.name} has variants or seeds; run lr-find on one run's config")
     return cfg
 
 

@@ -82,6 +82,9 @@ def prepare(recipe, config_file, overrides, space, metric, direction, pruner, st
     from gradkit.engine import resolve_runs
 
     base_cfg, variants = resolve_runs(recipe, config_file, overrides)
+    if base_cfg.seeds is not None:
+        raise ConfigError(f"{base_cfg.name} sets seeds: a study's trials are one run each; drop "
+                          "seeds (tune, then train the best with --seeds)")
     if variants:
         raise ConfigError(f"{base_cfg.name} trains {len(variants)} variants; tune one of them: "
                           f"write its config to a file (e.g. `base: {recipe}` with that "

@@ -10,6 +10,8 @@ meaningless on a busy one.
     python benchmarks/lessons.py                          # all lessons (about 1.5 hours on 2 cores)
     python benchmarks/lessons.py lesson-optimizers        # some of them
     python benchmarks/lessons.py --quick                  # 1 epoch, 2 seeds, 2,000 images: to /tmp
+    python benchmarks/lessons.py --keep DIR               # and keep the runs
+    python benchmarks/lessons.py --resummarize DIR        # recompute the summaries from kept runs
 """
 from __future__ import annotations
 
@@ -33,6 +35,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="smoke check: 1 epoch, 2 seeds, data.limit=2000; nothing recorded")
     parser.add_argument("--keep", default=None, help="keep the run directories under this folder")
+    parser.add_argument("--resummarize", default=None, metavar="DIR",
+                        help="train nothing: recompute each recorded lesson's summary from the runs "
+                             "kept under DIR by an earlier --keep DIR (after a fix to the "
+                             "statistics), keeping its measured/conditions facts")
     return parser.parse_args(argv)
 
 
@@ -42,6 +48,21 @@ def main(argv: list[str] | None = None) -> int:
     from gradkit.lessons import lesson_names, lessons_markdown
 
     names = args.lessons or lesson_names()
+    if args.resummarize:
+        from gradkit.report.seeds import summary
+
+        for name in names:
+            recorded = OUT / f"{name}.json"
+            if not recorded.is_file() or not (Path(args.resummarize) / name / "comparison.json").is_file():
+                print(f"== {name}: no recorded result or kept runs; skipped", flush=True)
+                continue
+            old = json.loads(recorded.read_text())
+            new = {**summary(Path(args.resummarize) / name),
+                   **{k: old[k] for k in ("measured", "conditions") if k in old}}
+            _bench.write_json(recorded, new)
+            print(f"== {name}: {new['lesson']['verdict']}", flush=True)
+        _bench.write_text(ROOT / "docs" / "lessons.md", lessons_markdown(OUT))
+        return 0
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="gradkit-lessons-"))
     for name in names:
         quiet = _bench.idle_check()

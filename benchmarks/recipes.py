@@ -55,11 +55,35 @@ def run_recipe(name: str, quick: bool, workdir: Path) -> dict[str, Any]:
         run = gk.train(name, out=workdir / name, verbose=False, output={"report": False}, **overrides)
     except DataError as exc:
         return {"recipe": name, "skipped": str(exc).splitlines()[0]}
+    if isinstance(run, dict):  # variants and/or seeds: one parent, its summary per variant
+        return parent_row(name, workdir / name, time.perf_counter() - start)
     info = json.loads((run.dir / "run.json").read_text())
     key, value = headline(run.metrics)
     return {"recipe": name, "metric": key, "value": value, "train_seconds": info["train_seconds"],
             "wall_seconds": time.perf_counter() - start, "epochs": info["epochs_completed"],
             "precision": info.get("precision"), "metrics": run.metrics}
+
+
+def parent_row(name: str, parent: Path, wall: float) -> dict[str, Any]:
+    """A recipe of several runs: each variant's headline metric over its seeds (mean, sd, n)
+    and its training seconds summed over the cells."""
+    info = json.loads((parent / "comparison.json").read_text())
+    cells = info.get("cells") or {v: {"": sub} for v, sub in info["variants"].items()}
+    variants = {}
+    for variant, by_seed in cells.items():
+        runs = [parent / sub for sub in by_seed.values()]
+        finals = [json.loads((r / "metrics.json").read_text()) for r in runs]
+        key = headline(finals[0])[0]
+        values = [float(f[key]) for f in finals]
+        seconds = [json.loads((r / "run.json").read_text())["train_seconds"] for r in runs]
+        variants[variant] = {"metric": key, "values": values, "mean": sum(values) / len(values),
+                             "sd": (sum((v - sum(values) / len(values)) ** 2 for v in values)
+                                    / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0,
+                             "train_seconds": seconds}
+    first = next(iter(variants.values()))
+    return {"recipe": name, "metric": first["metric"], "value": first["mean"], "variants": variants,
+            "train_seconds": sum(sum(v["train_seconds"]) for v in variants.values()),
+            "wall_seconds": wall, "epochs": None}
 
 
 def print_summary(result: dict[str, Any]) -> None:
@@ -69,6 +93,8 @@ def print_summary(result: dict[str, Any]) -> None:
         else:
             print(f"  {r['recipe']:<20} {r['metric']} {r['value']:.4f}  "
                   f"{r['epochs']} epochs in {r['train_seconds']:.1f} s")
+            for variant, v in r.get("variants", {}).items():
+                print(f"      {variant:<16} {v['mean']:.4f} ± {v['sd']:.4f} (n={len(v['values'])})")
 
 
 def main(argv: list[str] | None = None) -> int:

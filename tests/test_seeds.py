@@ -32,6 +32,19 @@ def test_stats_are_numpy_and_scipy():
     assert summarize([0.5])["ci95"] is None and "not measurable" in verdict(welch([1], [2]), True, 1)
 
 
+def test_which_way_is_better():
+    """Every derived measurement a lesson checks reads the right way (seconds/epoch was once
+    taken for higher-is-better, turning 'faster' into 'contradicted')."""
+    from gradkit.report.stats import higher_is_better
+
+    for lower in ("test/loss", "val/mase", "seconds/epoch", "train/seconds", "reach/seconds",
+                  "reach/epochs", "eval/steps_to_solve", "test/fid", "test/nelbo", "val/loss@1"):
+        assert higher_is_better(lower) is False, lower
+    for higher in ("test/accuracy", "val/accuracy@1", "eval/mean_return", "test/r2",
+                   "grads/first_over_last", "test/macro_f1"):
+        assert higher_is_better(higher) is True, higher
+
+
 def test_a_recipe_with_seeds_writes_a_summary(tmp_path):
     runs = gk.train("digits-mlp", seeds=3, train={"epochs": 2}, out=tmp_path / "p", **QUIET)
     assert list(runs) == [0, 1, 2] and all((tmp_path / "p" / f"s{s}" / "config.yaml").is_file() for s in runs)
@@ -83,6 +96,17 @@ def test_rl_seeds_compare_returns(tmp_path):
     summary = json.loads((tmp_path / "p" / "summary.json").read_text())
     assert summary["metric"] == "eval/mean_return" and summary["higher_is_better"] is True
     assert summary["variants"]["cartpole-ppo"]["eval/mean_return"]["n"] == 2 == len(runs)
+
+
+def test_generative_seeds_compare_the_elbo(tmp_path):
+    gk.train(data={"name": "digits"}, model={"name": "vae", "arch": "mlp", "hidden": [32], "latent": 4},
+             task={"name": "vae"}, train={"epochs": 1, "monitor": "val/nelbo"}, seeds=2,
+             out=tmp_path / "p", output={"report": False}, **QUIET)
+    summary = json.loads((tmp_path / "p" / "summary.json").read_text())
+    assert summary["metric"] == "test/nelbo" and summary["higher_is_better"] is False
+    (stats,) = summary["variants"].values()
+    assert stats["test/nelbo"]["n"] == 2 and stats["test/nelbo"]["mean"] > 0
+    assert stats["test/nelbo"]["mean"] == pytest.approx(np.mean(stats["test/nelbo"]["values"]))
 
 
 def test_runs_lists_the_spread_of_seeded_parents(tmp_path):

@@ -50,10 +50,13 @@ def lesson_rows(runs_root: str | Path = "runs") -> list[dict[str, str]]:
 def _fmt(stats: dict[str, Any] | None) -> str:
     if not stats or stats.get("mean") is None:
         return "–"
-    text = f"{stats['mean']:.4g}"
-    if stats.get("sd") is not None:
+    mean = stats["mean"]
+    text = f"{mean:,.0f}" if abs(mean) >= 1000 and float(mean).is_integer() else f"{mean:.4g}"
+    if stats.get("sd"):
         lo, hi = stats["ci95"]
         text += f" ± {stats['sd']:.2g} [{lo:.4g}, {hi:.4g}]"
+    elif stats.get("sd") == 0:
+        text += " on every seed"
     if stats.get("n") is not None and stats.get("seeds") and stats["n"] < len(stats["seeds"]):
         text += f" ({stats['n']} of {len(stats['seeds'])} seeds)"
     return text

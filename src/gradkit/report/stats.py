@@ -24,8 +24,9 @@ LOWER = ("loss", "mse", "mae", "rmse", "mase", "perplexity", "bits_per_char", "n
 
 
 def higher_is_better(metric: str) -> bool:
-    """test/accuracy: yes; test/loss, reach/seconds, eval/steps_to_solve: no."""
-    return not metric.split("@")[0].split("/")[-1].endswith(LOWER)
+    """test/accuracy: yes; test/loss, reach/seconds, seconds/epoch, eval/steps_to_solve: no."""
+    name = metric.split("@")[0]
+    return not (name.split("/")[-1].endswith(LOWER) or name.endswith(LOWER))
 
 
 def _t(df: float) -> float:

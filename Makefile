@@ -11,7 +11,7 @@ FEDERATED := ray==2.55.1 "opacus>=1.5" grpcio-health-checking "pycryptodome<4" "
 	tomli tomli-w pathspec prompt-toolkit "uv>=0.13.5,<0.14"
 FLWR := flwr==1.42.0
 
-.PHONY: demo test venv install install-dev bench docs clean
+.PHONY: demo test venv install install-dev bench gpu-check docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,10 +43,16 @@ bench: install
 	$(BIN)/python benchmarks/explain.py
 	$(BIN)/python benchmarks/distributed.py  # 1 vs 2 DDP ranks, about 3 minutes on 2 cores
 	$(BIN)/python benchmarks/serve_load.py  # about 2 minutes
+	$(BIN)/python benchmarks/fast_failure.py  # under a minute
+	$(BIN)/python benchmarks/lessons.py  # about 1.5 hours on 2 cores: every lesson's verdict
 	$(BIN)/python benchmarks/transfer.py  # about 5 minutes on 2 idle cores
 	$(BIN)/pip install -q stable-baselines3  # benchmark-only dependency of rl_cartpole.py
 	$(BIN)/python benchmarks/rl_cartpole.py  # about 15 minutes on 2 cores
 	$(BIN)/python benchmarks/wordnet_bert.py  # about an hour on 2 cores (2 full-data BERT epochs)
+
+# the CUDA tests and the GPU benchmarks (results/gpu/); without a GPU it says so and exits 0
+gpu-check: install
+	$(BIN)/python benchmarks/gpu_check.py
 
 docs: install
 	$(BIN)/gradkit recipes --markdown > docs/recipes.md

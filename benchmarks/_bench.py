@@ -47,9 +47,12 @@ def cpu_flags() -> list[str]:
 def machine() -> dict[str, Any]:
     import torch
 
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] \
+        if torch.cuda.is_available() else []
     return {"cpu_count": os.cpu_count(), "cpu_model": cpu_model(), "cpu_flags": cpu_flags(),
             "torch_threads": torch.get_num_threads(), "torch_version": torch.__version__,
-            "python": platform.python_version(), "platform": platform.platform()}
+            "python": platform.python_version(), "platform": platform.platform(),
+            "gpus": gpus}
 
 
 def load_average() -> list[float]:

@@ -140,7 +140,63 @@ def scenario(port: int, cases: list, payload: str, clients: int, requests: int, 
             "stopped_by": "time" if len(done) < (requests // clients) * clients else "count"}
 
 
+def heavy_image(size: int = 4000) -> bytes:
+    """A legal but costly upload: a size x size RGB PNG (a smooth gradient with some texture,
+    so it is small on the wire but has every pixel to decompress)."""
+    import numpy as np
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:size, 0:size]
+    rgb = np.stack([(xx * 255 // size), (yy * 255 // size), (((xx // 8) ^ (yy // 8)) & 255)], -1).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "PNG", compress_level=9)
+    return buf.getvalue()
+
+
+def heavy_with_probes(port: int, images: int, probe_every: float = 0.05) -> dict[str, Any]:
+    """One request carrying `images` large images (each within every limit) while another client
+    probes /health: how long the heavy request took, and how long each probe waited meanwhile."""
+    png = heavy_image()
+    boundary = uuid.uuid4().hex
+    body = b"".join((f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+                     f"filename=\"{i}.png\"\r\nContent-Type: image/png\r\n\r\n").encode() + png + b"\r\n"
+                    for i in range(images)) + f"--{boundary}--\r\n".encode()
+    done: dict[str, Any] = {}
+
+    def heavy() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        start = time.perf_counter()
+        conn.request("POST", "/predict", body=body,
+                     headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+        response = conn.getresponse()
+        response.read()
+        done.update(status=response.status, seconds=time.perf_counter() - start)
+
+    thread = threading.Thread(target=heavy)
+    thread.start()
+    probes = []
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    while thread.is_alive():
+        start = time.perf_counter()
+        conn.request("GET", "/health")
+        conn.getresponse().read()
+        probes.append(1000 * (time.perf_counter() - start))
+        time.sleep(probe_every)
+    thread.join()
+    conn.close()
+    probes.sort()
+    return {"payload": f"{images} PNG images of 4000x4000 (one multipart request, {len(body) / 2**20:.1f} MB) "
+                       "+ /health probes", "heavy_status": done.get("status"),
+            "heavy_seconds": round(done.get("seconds", float("nan")), 2), "probes": len(probes),
+            "probe_p50_ms": round(probes[len(probes) // 2], 1) if probes else None,
+            "probe_max_ms": round(probes[-1], 1) if probes else None}
+
+
 def print_summary(result: dict[str, Any]) -> None:
+    h = result.get("heavy")
+    if h:
+        print(f"  heavy: {h['payload']}: answered {h['heavy_status']} in {h['heavy_seconds']} s; "
+              f"{h['probes']} /health probes meanwhile, p50 {h['probe_p50_ms']} ms, max {h['probe_max_ms']} ms")
     for s in result["scenarios"]:
         print(f"  {s['payload']:<4} {s['clients']:>2} clients: {s['requests']:>5} requests in "
               f"{s['seconds']:5.1f} s, {s['throughput_rps']:6.1f} req/s, p50 {s['p50_ms']:.1f} ms, "
@@ -160,17 +216,22 @@ def main(argv: list[str] | None = None) -> int:
             for payload, clients in QUICK if args.quick else SCENARIOS:
                 runs.append(scenario(port, cases, payload, clients, requests, seconds))
                 print(f"  done {payload} x {clients}", flush=True)
+            heavy = heavy_with_probes(port, 2 if args.quick else 4)
         finally:
             proc.terminate()
             proc.wait(timeout=10)
     targets = {f"{s['payload']}_{s['clients']}_no_errors": {
         "target": f"0 errors ({s['payload']}, {s['clients']} clients)", "value": s["errors"],
         "pass": s["errors"] == 0} for s in runs}
+    targets["health_during_heavy_request"] = {
+        "target": "/health answers within 250 ms (max) while one heavy request decodes",
+        "value": heavy["probe_max_ms"], "pass": heavy["probe_max_ms"] is not None
+        and heavy["probe_max_ms"] < 250 and heavy["heavy_status"] == 200}
     result = {"benchmark": "serve_load", "date": _bench.now(), "quick": args.quick,
               "machine": _bench.machine(), "conditions": _bench.conditions(quiet, start),
               "server": "gradkit serve BUNDLE --threads 1 (uvicorn, 1 process) on 127.0.0.1",
               "model": "digits-cnn, 3 epochs (bundle)", "request_budget": requests,
-              "seconds_budget": seconds, "scenarios": runs, "targets": targets,
+              "seconds_budget": seconds, "scenarios": runs, "heavy": heavy, "targets": targets,
               "notes": ["The load generator is this process (one keep-alive connection per client "
                         "thread) and shares the machine's CPUs with the server; one example per "
                         "request: an 8x8 digit as a JSON array, or as a PNG upload (multipart). "

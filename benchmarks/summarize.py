@@ -35,7 +35,11 @@ each script also measures other processes' CPU share and flags a busy machine):
     .venv/bin/python benchmarks/transfer.py      # ImageNet EfficientNet-Lite0 vs random init, 1,000 Fashion images
     .venv/bin/python benchmarks/explain.py       # seconds the end-of-run explanations add to a run
     .venv/bin/python benchmarks/distributed.py   # fashion-mlp on 1 process vs 2 DDP ranks; gloo all-reduce
-    .venv/bin/python benchmarks/serve_load.py    # gradkit serve: requests/s, p50/p99 latency, errors
+    .venv/bin/python benchmarks/serve_load.py    # gradkit serve: requests/s, p50/p99 latency, errors,
+                                                 # /health while one heavy request decodes
+    .venv/bin/python benchmarks/fast_failure.py  # help, listings and config mistakes: seconds each
+    .venv/bin/python benchmarks/lessons.py       # every lesson recipe's verdict (docs/lessons.md)
+    .venv/bin/python benchmarks/gpu_check.py     # on a GPU machine: CUDA tests + GPU benchmarks
     .venv/bin/python benchmarks/rl_cartpole.py   # PPO/DQN vs Stable-Baselines3 (RL Zoo) on CartPole-v1
                                                  # (needs `.venv/bin/pip install stable-baselines3`)
     .venv/bin/python benchmarks/summarize.py     # rewrite this file from results/*.json
@@ -55,7 +59,8 @@ def machine_line(result: dict[str, Any]) -> str:
     state = (f"BUSY ({c['others_cpu_share_during']:.0%} of the CPU used by other processes "
              "during the run; timings unreliable)" if c["busy_warning"] else "otherwise idle")
     flags = f" ({', '.join(m['cpu_flags']) or 'no avx2'})" if "cpu_flags" in m else ""
-    return (f"{result['date']}, {m['cpu_count']} x {m['cpu_model']}{flags}, {m['torch_threads']} torch "
+    gpus = f", GPU {', '.join(m['gpus'])}" if m.get("gpus") else ""
+    return (f"{result['date']}, {m['cpu_count']} x {m['cpu_model']}{flags}{gpus}, {m['torch_threads']} torch "
             f"threads, torch {m['torch_version']}; machine {state}")
 
 
@@ -343,15 +348,33 @@ def serve_load(r: dict[str, Any]) -> str:
             for s in r["scenarios"]]
     goals = [[t["target"], str(t["value"]), verdict(t)] for t in r["targets"].values()]
     quick = "`--quick` smoke run: not the benchmark's protocol.\n\n" if r.get("quick") else ""
+    h = r.get("heavy")
+    heavy = (f"\n\nOne heavy request ({h['payload']}): answered {h['heavy_status']} in "
+             f"{h['heavy_seconds']} s; meanwhile {h['probes']} `/health` probes waited p50 "
+             f"{h['probe_p50_ms']} ms, max {h['probe_max_ms']} ms (images decode off the event loop)."
+             if h else "")
     return (f"## serve_load: gradkit serve under concurrent clients (loopback)\n\n{machine_line(r)}.\n\n"
             f"{quick}{r['server']}; model {r['model']}; per scenario at most "
             f"{r['request_budget']:,} requests or {r['seconds_budget']:g} s.\n\n"
             + table(["payload", "clients", "requests", "seconds", "requests/s", "p50 ms", "p99 ms",
-                     "errors"], rows) + "\n\n" + table(["goal", "value", "result"], goals)
+                     "errors"], rows) + heavy + "\n\n" + table(["goal", "value", "result"], goals)
             + "\n\n" + notes(r))
 
 
 SECTIONS["serve_load"] = serve_load  # kept apart from the table above so that merges stay easy
+
+
+def fast_failure(r: dict[str, Any]) -> str:
+    rows = [[c["case"], f"`{c['command']}`", f"{c['median_s']:.2f}", f"{c['max_s']:.2f}",
+             "yes" if c["config_mistake"] else ""] for c in r["cases"]]
+    goals = [[name, t["target"], str(t["value"]), verdict(t)] for name, t in r["targets"].items()]
+    return (f"## fast_failure: commands that train nothing\n\n{machine_line(r)}.\n\nWhole `gradkit` "
+            f"processes, median of {r['repeats']} runs each (interpreter start included).\n\n"
+            + table(["case", "command", "median s", "max s", "config mistake"], rows) + "\n\n"
+            + table(["case", "goal", "value", "result"], goals) + "\n")
+
+
+SECTIONS["fast_failure"] = fast_failure  # kept apart from the table above so that merges stay easy
 
 
 def generic(r: dict[str, Any]) -> str:

@@ -24,3 +24,27 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("GRADKIT_DATA", raising=False)
     monkeypatch.delenv("GRADKIT_CACHE", raising=False)  # reference classifiers (metrics/fid.py)
+
+
+@pytest.fixture
+def stop_after(monkeypatch):
+    """`stop_after(n)`: the next training is stopped by a Ctrl-C (KeyboardInterrupt) right after
+    epoch n's checkpoints and metrics are written; `stop_after(None)` lets training run again."""
+    from gradkit.training import loop
+
+    real = loop._after_epoch
+
+    def arm(epoch: int | None) -> None:
+        if epoch is None:
+            monkeypatch.setattr(loop, "_after_epoch", real)
+            return
+
+        def after(state, record, *rest):
+            out = real(state, record, *rest)
+            if record["epoch"] == epoch:
+                raise KeyboardInterrupt
+            return out
+
+        monkeypatch.setattr(loop, "_after_epoch", after)
+
+    return arm

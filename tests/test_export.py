@@ -154,6 +154,21 @@ def test_a_damaged_bundle_is_refused(digits, tmp_path):
         gk.load(out)
 
 
+def test_a_bundle_reads_only_its_own_files(digits, tmp_path):
+    """A manifest naming a weights file outside its folder (a genuine copy of the weights there,
+    hash and all) is refused: a shared bundle must not make gk.load read elsewhere."""
+    run, _ = digits
+    out = tmp_path / "shared" / "b"
+    export(run.dir, "bundle", out)
+    (tmp_path / "outside.safetensors").write_bytes((out / "model.safetensors").read_bytes())
+    manifest = json.loads((out / "manifest.json").read_text())
+    for name in ("../../outside.safetensors", str(tmp_path / "outside.safetensors")):
+        manifest["weights"]["file"] = name
+        (out / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(CheckpointError, match="outside the bundle folder"):
+            gk.load(out)
+
+
 def test_an_export_that_differs_is_deleted_with_an_error(digits, tmp_path, monkeypatch):
     run, _ = digits
     writer, runner = formats.WRITERS["onnx"]

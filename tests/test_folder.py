@@ -201,3 +201,33 @@ def test_a_corrupt_file_met_by_a_worker_is_named_without_its_traceback(tmp_path)
 def test_new_keys_are_checked(override, message):
     with pytest.raises(ConfigError, match=message):
         gk.resolve(overrides=["data.name=image-folder", override])
+
+
+def test_symbolic_links_never_count_an_image_twice_or_under_the_wrong_class(tmp_path):
+    """Links into a sibling class, out of the data folder, to a file already counted (from the
+    test split too: a leak) and a folder loop: all skipped, each kind noted, doctor reports it."""
+    import os
+
+    from gradkit.data.check import check_dataset
+
+    root = tmp_path / "images"
+    for c in "ab":
+        for i in range(6):
+            save_png(root / "train" / c / f"{i}.png", np.full((4, 4), 20 * i + (120 if c == "b" else 0), np.uint8))
+        save_png(root / "test" / c / "t.png", np.full((4, 4), 7, np.uint8))
+    save_png(tmp_path / "elsewhere" / "x.png", np.zeros((4, 4), np.uint8))
+    os.symlink(root / "train" / "b" / "0.png", root / "train" / "a" / "from-b.png")  # another class
+    os.symlink(tmp_path / "elsewhere", root / "train" / "a" / "outside")  # leaves the data folder
+    os.symlink(tmp_path / "elsewhere" / "x.png", root / "train" / "b" / "x.png")
+    os.symlink(root / "train" / "a" / "1.png", root / "train" / "a" / "again.png")  # a repeat
+    os.symlink(root / "train" / "a", root / "train" / "a" / "loop")  # a loop
+    os.symlink(root / "train" / "a" / "2.png", root / "test" / "a" / "leak.png")  # a train image
+    data = D.load("image-folder", dir=str(root), val_fraction=0.0)
+    assert len(data.train) == 12 and len(data.test) == 2  # the real files, once each
+    assert data.train.y.bincount().tolist() == [6, 6]
+    notes = " | ".join(data.notes)
+    for said in ("skipped 2 symbolic links leading outside", "skipped 1 symbolic links pointing into another",
+                 "skipped 2 files already counted", "skipped 1 folder links looping"):
+        assert said in notes, notes
+    findings = [f.detail for f in check_dataset(data, labels=True)]
+    assert any("pointing into another class" in m for m in findings)

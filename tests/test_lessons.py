@@ -27,9 +27,7 @@ def test_grad_norms_are_each_layers_gradient_norm():
     assert norms.summary()["layers"]["model"] == ["1 (Linear)", "3 (Linear)", "5 (Linear)"]
 
 
-def test_grad_norms_option_records_every_n_steps_and_survives_a_resume(tmp_path, monkeypatch):
-    from gradkit.training import loop
-
+def test_grad_norms_option_records_every_n_steps_and_survives_a_resume(tmp_path, stop_after):
     args = dict(data={"limit": 400}, model={"hidden": [32, 32, 32], "activation": "sigmoid"},
                 train={"epochs": 2, "batch_size": 50, "deterministic": True},
                 output={"grad_norms": True, "grad_norms_every": 3}, **QUIET)
@@ -43,18 +41,10 @@ def test_grad_norms_option_records_every_n_steps_and_survives_a_resume(tmp_path,
     assert first[0] < first[-1]
     assert 'id="gradients"' in (full.dir / "report.html").read_text()
 
-    real = loop._after_epoch
-
-    def stop_after_first(state, record, *rest):
-        out = real(state, record, *rest)
-        if record["epoch"] == 1:
-            raise KeyboardInterrupt
-        return out
-
-    monkeypatch.setattr(loop, "_after_epoch", stop_after_first)
+    stop_after(1)
     with pytest.raises(KeyboardInterrupt):
         gk.train("digits-mlp", out=tmp_path / "cut", **args)
-    monkeypatch.setattr(loop, "_after_epoch", real)
+    stop_after(None)
     resumed = gk.resume(tmp_path / "cut", verbose=False)
     again = json.loads((resumed.dir / "artifacts" / "grad_norms.json").read_text())
     assert [r["step"] for r in again["records"]] == steps

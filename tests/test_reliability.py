@@ -100,6 +100,8 @@ def assert_consistent(run: Path) -> list[Path]:
                 [npz[k] for k in npz.files]
         elif p.suffix == ".html":
             assert p.read_text().rstrip().endswith("</html>"), p
+        elif p.name == ".writer.lock":  # who writes the run: a line of text, or empty once released
+            assert p.read_text() == "" or p.read_text().startswith("process "), p
         else:
             raise AssertionError(f"unexpected file {p}")
     if (run / "checkpoints" / "last.pt").is_file():  # metrics.jsonl lags last.pt by one epoch at most

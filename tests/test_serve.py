@@ -338,3 +338,72 @@ def test_the_page_in_a_headless_browser(server, digits, tmp_path):
         driver.save_screenshot(str(tmp_path / "page.png"))
     finally:
         driver.quit()
+
+
+def test_a_request_of_too_many_pixels_together_is_refused_before_decoding(digits):
+    run = digits[0]
+    client = TestClient(build_app(run.dir, Limits(max_image_pixels=100 * 100, max_request_pixels=150 * 100),
+                                  threads=1))
+    one = png(np.full((8, 8), 8), size=80)  # 6,400 pixels: within each limit alone
+    images = [base64.b64encode(one).decode()] * 3
+    assert client.post("/predict", json={"images": images[:2]}).status_code == 200
+    message = error(client.post("/predict", json={"images": images}), 413)
+    assert "19,200 pixels together" in message and "--max-request-pixels" in message
+    files = [("file", (f"{i}.png", one, "image/png")) for i in range(3)]
+    assert "--max-request-pixels" in error(client.post("/predict", files=files), 413)
+
+
+@pytest.mark.parametrize("how", ["json", "multipart"])
+def test_health_answers_while_a_heavy_request_decodes(digits, monkeypatch, how):
+    """Images are decoded off the event loop: a request whose decoding takes seconds (here each
+    image's decode is made to take 0.8 s) does not hold up /health or other clients."""
+    import threading
+
+    import uvicorn
+
+    from gradkit.serve import parse
+
+    real = parse._decode
+
+    def slow(*args, **kwargs):
+        time.sleep(0.8)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(parse, "_decode", slow)
+    server = uvicorn.Server(uvicorn.Config(build_app(digits[0].dir, threads=1), host="127.0.0.1",
+                                           port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{server.config.port}"
+    one = png(np.full((8, 8), 8), size=64)
+    if how == "json":
+        request = urllib.request.Request(url + "/predict", data=json.dumps(
+            {"images": [base64.b64encode(one).decode()] * 3}).encode(),
+            headers={"content-type": "application/json"})
+    else:
+        boundary = "gradkitboundary"
+        body = b"".join(b"--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%d.png\"\r\n"
+                        b"Content-Type: image/png\r\n\r\n%s\r\n" % (boundary.encode(), i, one)
+                        for i in range(3)) + b"--%s--\r\n" % boundary.encode()
+        request = urllib.request.Request(url + "/predict", data=body, headers={
+            "content-type": f"multipart/form-data; boundary={boundary}"})
+    answers = []
+    try:
+        heavy = threading.Thread(target=lambda: answers.append(json.loads(
+            urllib.request.urlopen(request, timeout=60).read())))
+        start = time.perf_counter()
+        heavy.start()
+        time.sleep(0.3)  # the heavy request is decoding now
+        probe = time.perf_counter()
+        assert json.loads(urllib.request.urlopen(url + "/health", timeout=10).read())["status"] == "ok"
+        waited = time.perf_counter() - probe
+        heavy.join()
+        took = time.perf_counter() - start
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert len(answers[0]["predictions"]) == 3 and took >= 2.4
+    assert waited < 0.5, f"/health waited {waited:.2f} s behind a {took:.1f} s request"

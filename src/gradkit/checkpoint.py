@@ -75,5 +75,9 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
 
 def _damaged(path: Path, exc: Exception) -> CheckpointError:
     first = str(exc).splitlines()[0] if str(exc) else ""
+    fix = (f"to continue from the best epoch, copy {path.parent / 'best.pt'} over it (the weights "
+           "resume; the optimiser's state restarts), or train again"
+           if path.name == "last.pt" and (path.parent / "best.pt").is_file() else
+           f"use the other checkpoint in {path.parent} or train again")
     return CheckpointError(f"checkpoint {path} is corrupted or unreadable ({type(exc).__name__}: "
-                           f"{first}); use the other checkpoint in {path.parent} or train again")
+                           f"{first}); {fix}")

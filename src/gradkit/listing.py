@@ -10,11 +10,47 @@ import yaml
 from gradkit.errors import CheckpointError
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+def _load(path: Path) -> dict[str, Any] | None:
+    """A JSON object file: {} when absent, None when present but damaged (not UTF-8, not JSON,
+    not an object, unreadable)."""
+    if not path.is_file():
         return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return _load(path) or {}
+
+
+def _config(path: Path) -> dict[str, Any] | None:
+    """A run's config.yaml as a mapping, None when it is damaged."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _damaged(path: Path) -> list[str]:
+    """The files of a run directory that are there but cannot be read."""
+    bad = [name for name in ("run.json", "metrics.json") if _load(path / name) is None]
+    if _config(path / "config.yaml") is None:
+        bad.insert(0, "config.yaml")
+    history = path / "metrics.jsonl"
+    if history.is_file():
+        try:
+            history.read_text(encoding="utf-8")
+        except (OSError, ValueError):
+            bad.append("metrics.jsonl")
+    return bad
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
 
 
 def find_runs(root: str | Path) -> list[Path]:
@@ -31,11 +67,14 @@ def list_runs(root: str | Path, seeds: bool = False) -> list[dict[str, str]]:
     rows = _seed_rows(root) if seeds else []
     for path in find_runs(root):
         info, metrics = _read(path / "run.json"), _read(path / "metrics.json")
-        row = {"run": str(path), "status": str(info.get("status", "?")),
-               "epochs": str(info.get("epochs_completed", "")),
-               "seconds": f"{info['train_seconds']:.1f}" if info.get("train_seconds") else ""}
+        bad = _damaged(path)
+        seconds = info.get("train_seconds")
+        row = {"run": str(path),
+               "status": f"damaged: {', '.join(bad)}" if bad else str(info.get("status", "?")),
+               "epochs": str(info.get("epochs_completed", "") or ""),
+               "seconds": f"{seconds:.1f}" if _number(seconds) else ""}
         for key in KEYS:
-            row[key] = f"{metrics[key]:.4f}" if key in metrics else ""
+            row[key] = _number(metrics.get(key))
         rows.append(row)
     return rows
 
@@ -84,8 +123,12 @@ def compare_runs(run_dirs: list[str | Path]
         if not (path / "config.yaml").is_file():
             raise CheckpointError(f"{path} is not a gradkit run directory (no config.yaml), nor "
                                   "a parent of runs over seeds (no summary.json)")
+        config = _config(path / "config.yaml")
+        if config is None:
+            raise CheckpointError(f"{path / 'config.yaml'} is damaged (not a YAML mapping, or not "
+                                  "UTF-8): this run cannot be compared; leave it out")
         names.append(path.name)
-        configs.append(_flatten(yaml.safe_load((path / "config.yaml").read_text()) or {}))
+        configs.append(_flatten(config))
         metrics.append({k: f"{v:.4f}" for k, v in _read(path / "metrics.json").items()
                         if isinstance(v, (int, float))})
     keys = sorted(set().union(*configs))
@@ -105,7 +148,7 @@ def _seed_columns(parent: Path) -> list[tuple[str, dict[str, Any], dict[str, str
         first = next(iter(cells.get(name, {}).values()), None)
         config = {}
         if first and (parent / first / "config.yaml").is_file():
-            config = _flatten(yaml.safe_load((parent / first / "config.yaml").read_text()) or {})
+            config = _flatten(_config(parent / first / "config.yaml") or {})
             config.pop("seed", None)
             config.pop("output.run_dir", None)
         values = {k: (f"{s['mean']:.4f} ± {s['sd']:.4f}" if s.get("sd") is not None else f"{s['mean']:.4f}")

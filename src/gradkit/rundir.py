@@ -26,6 +26,8 @@ from typing import Any, BinaryIO
 from gradkit.errors import CheckpointError, storage_error
 
 
+LOCK = ".writer.lock"  # who trains this run now (gradkit.rundir.RunDir.claim)
+_HELD: dict[str, Any] = {}  # the run folders this process holds, by resolved path
 TEMP_SUFFIX = ".tmp"  # `.NAME.<random>.tmp`: a write in progress, or one a killed process left
 
 
@@ -101,6 +103,67 @@ class RunDir:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._lock: Any = None
+
+    # one writer: the training process holds an exclusive lock on LOCK for its life
+    def claim(self) -> str | None:
+        """Take the run's writer lock (an flock on `.writer.lock`, released by `release` or by the
+        kernel when the process dies, so a crash never leaves a stale lock). A second writer gets a
+        CheckpointError naming the process that holds it. Returns a note when the previous owner
+        stopped without releasing the run (a crash or kill -9), else None. Without fcntl
+        (Windows) or where the folder cannot hold the file, nothing is locked."""
+        if self._lock is not None:
+            return None
+        try:
+            import fcntl
+        except ImportError:
+            return None
+        key = str(self.path.resolve())
+        if key in _HELD:  # this process holds it already (another RunDir of the same folder)
+            self._lock = _HELD[key]
+            return None
+        try:
+            handle = open(self.path / LOCK, "a+", encoding="utf-8")
+        except OSError:
+            return None  # a read-only folder: the first real write reports it, with its fix
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise CheckpointError(f"{self.path} is being written by {owner}: a run has one writer. "
+                                  "Wait for that process to finish (or stop it), then resume; or "
+                                  "train a copy into another --out") from None
+        handle.seek(0)
+        previous = handle.read().strip()
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {platform.node()} since {time.strftime('%Y-%m-%dT%H:%M:%S')}")
+        handle.flush()
+        self._lock = _HELD[key] = handle
+        return (f"took the run over from {previous}, which stopped without releasing it"
+                if previous else None)
+
+    def release(self) -> None:
+        """Give up the writer lock (emptied: the next writer finds no owner to report)."""
+        handle, self._lock = self._lock, None
+        if handle is None or handle.closed:
+            return
+        import fcntl
+
+        for key in [k for k, v in _HELD.items() if v is handle]:
+            del _HELD[key]
+
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.flush()
+        except OSError:
+            pass
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
 
     @classmethod
     def create(cls, name: str, seed: int, root: str = "runs", exact: str | None = None) -> RunDir:
@@ -150,10 +213,14 @@ class RunDir:
         if not path.is_file():
             return default
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, OSError) as exc:  # JSONDecodeError, UnicodeDecodeError are ValueErrors
             raise CheckpointError(f"{path} is unreadable ({type(exc).__name__}: {exc}); "
                                   "delete it or restore it from a backup") from None
+        if name == "run.json" and not isinstance(data, dict):
+            raise CheckpointError(f"{path} is damaged (a {type(data).__name__}, not an object); "
+                                  "delete it or restore it from a backup")
+        return data
 
     def update_info(self, **fields: Any) -> None:
         self.write_json("run.json", {**self.read_json("run.json", {}), **fields})
@@ -167,7 +234,13 @@ class RunDir:
         path = self.path / "metrics.jsonl"
         if not path.is_file():
             return []
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise CheckpointError(f"{path} is damaged (not UTF-8 text at byte {exc.start}); delete "
+                                  "the damaged lines, or the file to keep only the checkpoints' "
+                                  "state") from None
+        lines = [line for line in text.splitlines() if line.strip()]
         records = []
         for i, line in enumerate(lines, start=1):
             try:

@@ -2,14 +2,42 @@
 the field libraries inside their bodies, so `gradkit --help` answers at once."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(
+class Guarded(typer.Typer):
+    """A Typer whose every command and callback runs inside `guard`: one rule for the whole CLI,
+    so no command can print a traceback for a user's mistake or a damaged file. Help texts are
+    plain text, not Rich markup: `model.hidden=[256,128]` keeps its brackets."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("rich_markup_mode", None)
+        super().__init__(*args, **kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        register = super().command(*args, **kwargs)
+        return lambda fn: register(_guarded(fn))
+
+    def callback(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        register = super().callback(*args, **kwargs)
+        return lambda fn: register(_guarded(fn))
+
+
+def _guarded(fn: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> T:
+        return guard(lambda: fn(*args, **kwargs))
+
+    return run
+
+
+app = Guarded(
     name="gradkit",
     help="The classic deep-learning systems as named, fast, one-command recipes.\n\n"
          "Start with `gradkit recipes`, then `gradkit train digits-cnn`.",
@@ -28,13 +56,53 @@ def fail(exc: Exception | str) -> None:
 
 
 def guard(fn: Callable[[], T]) -> T:
-    """Run a command's body, turning gradkit's own errors into a clean message (no traceback)."""
+    """Run a command's body, turning errors into one clean line (no traceback): gradkit's own
+    errors (exit 2); a file the system refuses (permissions, a full disk, a path that is not a
+    folder: exit 2, naming the file and the fix); Ctrl-C (exit 130, after the run said where it
+    stands). Anything else is a bug in gradkit: one line and exit 1, with the traceback when
+    GRADKIT_DEBUG=1."""
+    import os
+
     from gradkit.errors import GradkitError
 
     try:
         return fn()
+    except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort,
+            click.exceptions.ClickException, SystemExit):
+        raise
     except GradkitError as exc:
         fail(exc)
+    except OSError as exc:
+        fail(_os_message(exc))
+    except KeyboardInterrupt:
+        console.print("[bold]interrupted[/]", highlight=False)
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if os.environ.get("GRADKIT_DEBUG"):
+            raise
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}\n"
+                      "  This is a bug in gradkit, not in your input: rerun with GRADKIT_DEBUG=1 for "
+                      "the traceback and report it.", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _os_message(exc: OSError) -> str:
+    """'cannot write runs/x/run.json: Permission denied; ...' with the fix for its cause."""
+    import errno
+
+    what = exc.filename or "a file"
+    reason = exc.strerror or str(exc)
+    fix = {errno.EACCES: "check its permissions, or choose another --out",
+           errno.EPERM: "check its permissions, or choose another --out",
+           errno.EROFS: "the file system is read-only: choose another --out",
+           errno.ENOSPC: "free some disk space (or choose another --out), then try again",
+           errno.ENOENT: "check the path",
+           errno.ENOTDIR: "a part of the path is a file, not a folder: check the path",
+           errno.EISDIR: "it is a folder where a file belongs: check the path"}.get(
+        exc.errno, "check the path and its permissions")
+    return f"{what}: {reason}; {fix}"
 
 
 def recipe_args(recipe: str | None, overrides: list[str] | None, config: Any = None,

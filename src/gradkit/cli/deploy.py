@@ -31,11 +31,14 @@ def serve(
     max_batch: Annotated[int, typer.Option(help="Most examples per request.")] = 256,
     max_text_chars: Annotated[int, typer.Option(help="Longest text, characters.")] = 10_000,
     max_image_pixels: Annotated[int, typer.Option(help="Largest image, width x height.")] = 4096 * 4096,
+    max_request_pixels: Annotated[int, typer.Option(
+        help="Most pixels of all the images of one request together (decoding is the costly part).")
+    ] = 64 * 2**20,
     threads: Annotated[int, typer.Option(help="Torch threads per prediction.")] = 2,
 ) -> None:
     """Serve a model over HTTP: POST /predict, GET /health, /metadata; a drawing page at /."""
     guard(lambda: _serve(path, host, port, max_body_mb, max_batch, max_text_chars,
-                         max_image_pixels, threads))
+                         max_image_pixels, max_request_pixels, threads))
 
 
 def _export(run_dir: Path, format: str, out: Path | None, data_dir: str | None) -> None:
@@ -50,12 +53,14 @@ def _export(run_dir: Path, format: str, out: Path | None, data_dir: str | None) 
 
 
 def _serve(path: Path, host: str, port: int, max_body_mb: float, max_batch: int,
-                  max_text_chars: int, max_image_pixels: int, threads: int) -> None:
+                  max_text_chars: int, max_image_pixels: int, max_request_pixels: int,
+                  threads: int) -> None:
     from gradkit.errors import GradkitError
     from gradkit.serve import Limits, serve
 
-    if min(max_body_mb, max_batch, max_text_chars, max_image_pixels) <= 0:
+    if min(max_body_mb, max_batch, max_text_chars, max_image_pixels, max_request_pixels) <= 0:
         raise GradkitError("the limits (--max-body-mb, --max-batch, --max-text-chars, "
-                           "--max-image-pixels) must be positive")
-    limits = Limits(int(max_body_mb * 2**20), max_batch, max_text_chars, max_image_pixels)
+                           "--max-image-pixels, --max-request-pixels) must be positive")
+    limits = Limits(int(max_body_mb * 2**20), max_batch, max_text_chars, max_image_pixels,
+                    max_request_pixels)
     serve(path, host, port, limits, threads)

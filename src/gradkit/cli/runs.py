@@ -9,9 +9,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from gradkit.cli.app import app, console, fail, guard
+from gradkit.cli.app import Guarded, app, console, fail, guard
 
-runs_app = typer.Typer(help="List runs and compare them.", invoke_without_command=True)
+runs_app = Guarded(help="List runs and compare them.", invoke_without_command=True)
 app.add_typer(runs_app, name="runs")
 
 

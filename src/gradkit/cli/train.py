@@ -57,9 +57,11 @@ def train(
     metrics, checkpoints, report.html) is printed at the end. `--seeds 5` trains it five times
     and states the spread: `gradkit train lesson-optimizers --seeds 5`.
     """
+    recipe, items = recipe_args(recipe, overrides, config, required=resume is None)
+    if resume is None:
+        guard(lambda: preflight(recipe, config, items))  # a config mistake: said before torch loads
     from gradkit import api
 
-    recipe, items = recipe_args(recipe, overrides, config, required=resume is None)
     if resume is not None:
         if recipe or items or config:
             fail("--resume reloads the run's saved config exactly; drop the recipe and overrides "
@@ -82,6 +84,23 @@ def train(
     report = Path(run.dir) / "report.html"
     if report.is_file():
         console.print(f"report:        [bold]{report}[/]", soft_wrap=True)
+
+
+def preflight(recipe: str | None, config: Path | None, items: list[str]) -> None:
+    """The checks that need nothing heavy, run before torch and the registries are imported: the
+    recipe, the file and every override against the schema (unknown keys, types, ranges), and
+    the data file or folder a config names. The full validation follows in gradkit.engine."""
+    from gradkit import config as C
+    from gradkit.errors import DataError
+
+    raw, _, where = C.gather(recipe, config, items)
+    cfg = C.parse(raw, where)
+    data = cfg.data
+    if data.name in ("csv", "text-csv") and data.path and not Path(data.path).expanduser().is_file():
+        what = "CSV" if data.name == "csv" else "text CSV"
+        raise DataError(f"data.path: {what} file not found: {Path(data.path).expanduser()}")
+    if data.name == "image-folder" and data.dir and not Path(data.dir).expanduser().is_dir():
+        raise DataError(f"data.dir: folder not found: {Path(data.dir).expanduser()}")
 
 
 def _print_several(runs: dict) -> None:
@@ -146,27 +165,31 @@ def predict(
 def _predict(run_dir: Path, inputs: list[Path], top_k: int, invert: str) -> None:
     import numpy as np
 
+    from rich.markup import escape
+
     from gradkit import api
-    from gradkit.data.inputs import load_image
+    from gradkit.data.inputs import load_image, read_rows
 
     run = api.load(run_dir)
     for path in inputs:
         if path.suffix.lower() == ".csv":
-            rows = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float32)
-            batch, notes = rows, []
+            batch, notes = read_rows(path, run.spec, run.config.data.target)
         else:
             image, notes = load_image(path, run.spec, invert)
             batch = image[None]
         if not run.classifies:
-            for value in run.predict(batch):
-                console.print(f"{path}: {value:.4g}")
+            for i, value in enumerate(np.atleast_1d(run.predict(batch))):
+                label = escape(str(path)) + (f" row {i + 1}" if len(batch) > 1 else "")
+                console.print(f"{label}: {np.array2string(np.asarray(value), precision=4)}",
+                              highlight=False)
             continue
+        if notes:
+            console.print(f"[dim]{escape(str(path))}: {escape('; '.join(notes))}[/]")
         for i, top in enumerate(run.classify(batch, top_k)):
-            label = f"{path}" + (f" row {i + 1}" if len(batch) > 1 else "")
-            extra = f"  [dim]({'; '.join(notes)})[/]" if notes else ""
-            console.print(f"{label}: [bold]{top[0][0]}[/]{extra}")
+            label = escape(str(path)) + (f" row {i + 1}" if len(batch) > 1 else "")
+            console.print(f"{label}: [bold]{escape(str(top[0][0]))}[/]", highlight=False)
             for name, p in top:
-                console.print(f"    {p:6.1%}  {name}")
+                console.print(f"    {p:6.1%}  {escape(str(name))}", highlight=False)
 
 
 @app.command()

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from gradkit.config.messages import format_validation_error
 from gradkit.config.partition import PartitionSpec, parse_partition
 from gradkit.config.schema import (DataConfig, FederatedConfig, OptimConfig, OutputConfig,
-                                   RunConfig, Section, TaskConfig, TrainConfig)
+                                   RunConfig, Section, TaskConfig, TrainConfig, Widths)
 from gradkit.config.sources import (deep_merge, load_recipe, parse_overrides, parse_value,
                                     read_yaml, recipe_dir, recipe_names)
 from gradkit.errors import ConfigError
@@ -88,7 +88,7 @@ def dump(cfg: RunConfig) -> str:
 
 
 __all__ = ["DataConfig", "FederatedConfig", "OptimConfig", "OutputConfig", "PartitionSpec",
-           "RunConfig", "Section", "TaskConfig", "TrainConfig", "deep_merge", "dump",
+           "RunConfig", "Section", "TaskConfig", "TrainConfig", "Widths", "deep_merge", "dump",
            "format_validation_error", "gather", "load_recipe", "parse", "parse_file",
            "parse_overrides", "parse_partition", "parse_value", "read_yaml", "recipe_dir",
            "recipe_names", "variant_raws"]

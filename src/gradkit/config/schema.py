@@ -7,11 +7,16 @@ checked one layer up, by `gradkit.engine.configs`, against the registries themse
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from gradkit.config.partition import parse_partition
+
+
+# the widths of a network's layers (hidden units, channels): a zero-width layer has no capacity
+# and a negative one does not exist, so every entry is 1 or more ([] itself may mean "none")
+Widths = list[Annotated[int, Field(ge=1)]]
 
 
 class Section(BaseModel):

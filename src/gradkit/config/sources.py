@@ -61,10 +61,21 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """`update` over `base`, mapping by mapping. A section given as a name (`task: forecast`)
+    merges as {name: forecast}; one given as any other single value (`train: 5`) cannot take
+    a section's keys, and is an error rather than silently replaced."""
     out = dict(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
+        current = out.get(key)
+        if isinstance(value, dict) and isinstance(current, str):
+            current = {"name": current}
+        if isinstance(value, dict) and isinstance(current, dict):
+            out[key] = deep_merge(current, value)
+        elif isinstance(value, dict) and current is not None:
+            inner = ", ".join(f"{k}: {v!r:.30}" for k, v in list(value.items())[:2])
+            raise ConfigError(f"{key}: {current!r:.40} is a single value where a section belongs "
+                              f"(a mapping of keys such as {{{inner}}}); write {key}: {{...}} with "
+                              f"its keys, e.g. {key}: {{{inner}}}")
         else:
             out[key] = value
     return out

@@ -90,9 +90,10 @@ def load_image_folder(cfg: DataConfig, seed: int) -> Dataset:
     if len(classes) < 2:
         raise DataError(f"{train_dir} holds one class folder ({classes[0]}); a classifier needs "
                         "at least 2 classes, one folder each")
-    train = _list_images(train_dir, classes)
+    walk = _Walk(root, split_layout)
+    train = _list_images(train_dir, classes, walk=walk)
     channels, size = _shape(train[0][0], cfg.channels, cfg.image_size)
-    held = {part: _list_images(root / part, classes, train_dir)
+    held = {part: _list_images(root / part, classes, train_dir, walk)
             for part in ("val", "test") if split_layout and (root / part).is_dir()}
     test = held.get("test")
     if test is None:
@@ -113,7 +114,9 @@ def load_image_folder(cfg: DataConfig, seed: int) -> Dataset:
         splits = {name: s.take(range(len(s))) for name, s in splits.items()}
     spec = DataSpec("classification", "image", shape, len(classes), classes, pixel_max=255)
     spec.mean, spec.std = fit_stats(_stats_sample(splits["train"], seed).x)
-    return Dataset("image-folder", spec, splits["train"], splits["val"], splits["test"], str(root))
+    data = Dataset("image-folder", spec, splits["train"], splits["val"], splits["test"], str(root))
+    data.notes.extend(walk.notes())
+    return data
 
 
 def _root(data_dir: str | None) -> Path:
@@ -130,7 +133,81 @@ def _classes(folder: Path) -> list[str]:
     return sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
 
 
-def _list_images(folder: Path, classes: list[str], train_dir: Path | None = None) -> Samples:
+class _Walk:
+    """Symbolic links, followed with care: an image counts once, under the class folder it really
+    lies in, and only inside the data folder. Links that leave the folder, point into another
+    class, repeat a file already counted (in any split: a test image linked to a training one
+    would leak) or loop back are skipped and counted for the data notes."""
+
+    def __init__(self, root: Path, splits: bool = False) -> None:
+        self.root = os.path.realpath(root)
+        self.splits = splits  # root/{train,val,test}/<class>/ rather than root/<class>/
+        self.seen: set[str] = set()
+        self.skipped = {"outside": 0, "other class": 0, "repeat": 0, "loop": 0}
+
+    @staticmethod
+    def _inside(path: str, folder: str) -> bool:
+        return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+    def _class_of(self, real: str) -> str | None:
+        """The class folder a real path lies in (its split's, in a split layout)."""
+        parts = os.path.relpath(real, self.root).split(os.sep)
+        if self.splits:
+            parts = parts[1:] if parts and parts[0] in ("train", "val", "test") else []
+        return parts[0] if len(parts) > 1 else None
+
+    def images(self, class_dir: Path, extensions: tuple[str, ...]) -> list[str]:
+        """The image files under one class folder, sorted, links resolved as above."""
+        home = os.path.realpath(class_dir)
+        label = class_dir.name
+        if not self._inside(home, self.root):
+            self.skipped["outside"] += 1
+            return []
+        out, visited = [], set()
+        for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True):
+            here = os.path.realpath(dirpath)
+            if here in visited:
+                dirnames[:] = []
+                continue
+            visited.add(here)
+            keep = []
+            for d in sorted(dirnames):
+                real = os.path.realpath(os.path.join(dirpath, d))
+                if not self._inside(real, self.root):
+                    self.skipped["outside"] += 1
+                elif real in visited or self._inside(here, real):  # back up the tree: a loop
+                    self.skipped["loop"] += 1
+                elif not self._inside(real, home) and self._class_of(real + os.sep + "x") != label:
+                    self.skipped["other class"] += 1
+                else:
+                    keep.append(d)
+            dirnames[:] = keep
+            for name in sorted(filenames):
+                if not name.lower().endswith(extensions):
+                    continue
+                path = os.path.join(dirpath, name)
+                real = os.path.realpath(path)
+                if not self._inside(real, self.root):
+                    self.skipped["outside"] += 1
+                elif real in self.seen:
+                    self.skipped["repeat"] += 1
+                elif not self._inside(real, home) and self._class_of(real) != label:
+                    self.skipped["other class"] += 1
+                else:
+                    self.seen.add(real)
+                    out.append((dirpath, name))
+        return [os.path.join(d, n) for d, n in sorted(out)]  # torchvision's make_dataset order
+
+    def notes(self) -> list[str]:
+        said = {"outside": "symbolic links leading outside the data folder",
+                "other class": "symbolic links pointing into another class's folder",
+                "repeat": "files already counted (a link to, or a second path of, the same image)",
+                "loop": "folder links looping back on themselves"}
+        return [f"skipped {n} {said[k]}" for k, n in self.skipped.items() if n]
+
+
+def _list_images(folder: Path, classes: list[str], train_dir: Path | None = None,
+                 walk: _Walk | None = None) -> Samples:
     """Every image under `folder/<class>/`, sorted; `train_dir` names the folder to match."""
     found = _classes(folder)
     if train_dir is not None and found != classes:
@@ -141,10 +218,10 @@ def _list_images(folder: Path, classes: list[str], train_dir: Path | None = None
         raise DataError(f"{folder} must hold the same class folders as {train_dir} ({what})")
     # torchvision is imported here, not with the module: it takes a second or two, and every
     # gradkit.data import registers this loader
-    from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
+    from torchvision.datasets.folder import IMG_EXTENSIONS
 
-    samples = make_dataset(str(folder), {c: i for i, c in enumerate(classes)}, IMG_EXTENSIONS,
-                           allow_empty=True)
+    walk = walk or _Walk(folder)
+    samples = [(path, i) for i, c in enumerate(classes) for path in walk.images(folder / c, IMG_EXTENSIONS)]
     counts = np.bincount([label for _, label in samples], minlength=len(classes))
     empty = [str(folder / classes[i]) for i in np.flatnonzero(counts == 0)]
     if empty:

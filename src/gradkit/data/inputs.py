@@ -64,7 +64,9 @@ def load_image(path: str | Path, spec: DataSpec, invert: str = "auto") -> tuple[
     try:
         img = Image.open(path)
         img.load()
-    except (OSError, UnidentifiedImageError) as exc:
+    except Image.DecompressionBombError as exc:  # as training refuses the same file
+        raise DataError(f"{path} is too large to decode safely ({exc}); resize it first") from None
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         raise DataError(f"{path} is not a readable image ({exc})") from None
     return image_array(img, spec, invert)
 
@@ -98,3 +100,53 @@ def describe_input(spec: Any) -> dict[str, Any]:
              "series": "the last values of the series, oldest first"}
     return {"shape": list(spec.input_shape), "dtype": "int64" if spec.kind == "text" else "float32",
             "batch_axis": 0, "units": units.get(spec.kind, "")}
+
+
+def read_rows(path: Path, spec: DataSpec, target: str | None = None) -> tuple[Any, list[str]]:
+    """A CSV of rows to predict -> the model's inputs, columns matched by name, plus notes.
+
+    The header must name the columns the model was trained on, in any order; the training
+    target may be there too (ignored); any other extra or missing column is an error naming
+    them. Cells are read as training read them: a non-numeric, empty, NaN or infinite cell is
+    refused with its line, as it was in the training file (a DataFrame-trained model encodes its
+    categorical columns as it did then).
+    """
+    from gradkit.data.tabular import _numeric_column, read_csv
+
+    path = Path(path)
+    if spec.kind != "tabular":
+        raise DataError(f"{path}: a CSV of rows needs a model trained on table rows; this one takes "
+                        f"{spec.kind} inputs (pass image files, or use the Python API)")
+    trained = list(spec.columns or spec.feature_names or [])
+    header, rows = read_csv(path)
+    notes = []
+    if not trained:  # a model trained on unnamed arrays: columns by position, as given
+        if len(header) != spec.input_shape[0]:
+            raise DataError(f"{path} has {len(header)} columns; the model takes {spec.input_shape[0]} "
+                            "features per row")
+        cols = list(zip(*rows))
+        return np.stack([_numeric_column(h, list(cols[i]), path) for i, h in enumerate(header)], 1), \
+            ["columns taken by position: the model was trained on unnamed features"]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    missing = [c for c in trained if c not in header]
+    extra = [h for h in header if h not in trained and h != target]
+    if dupes or missing or extra:
+        parts = ([f"repeats the column(s) {', '.join(dupes)}"] if dupes else []) + \
+                ([f"lacks the column(s) {', '.join(missing)}"] if missing else []) + \
+                ([f"has column(s) the model was not trained on: {', '.join(extra)}"] if extra else [])
+        raise DataError(f"{path} {'; '.join(parts)}; its header must name the training columns "
+                        f"({', '.join(trained)}) in any order")
+    if target in header:
+        notes.append(f"column '{target}' (the training target) ignored")
+    if header[:len(trained)] != trained:
+        notes.append("columns matched by name")
+    if spec.columns is not None:  # trained on a DataFrame: encode as then (categories, one-hot)
+        import pandas as pd
+
+        from gradkit.data.frames import encode_frame
+
+        frame = pd.read_csv(path, usecols=trained)
+        return encode_frame(frame, {"columns": spec.columns, "categories": spec.categories or {}},
+                            str(path)).numpy(), notes
+    cols = list(zip(*rows))
+    return np.stack([_numeric_column(c, list(cols[header.index(c)]), path) for c in trained], 1), notes

@@ -47,7 +47,7 @@ def load_bundle(path: str | Path, device: str = "cpu", model: Any = None) -> Any
     raw_spec["tokenizer"] = tok.read_text(encoding="utf-8") if tok.is_file() else None
     spec = DataSpec.from_dict(raw_spec)
     cfg = validate(manifest["config"], str(path / MANIFEST), data=False)
-    weights = path / manifest["weights"]["file"]
+    weights = _inside(path, manifest.get("weights", {}).get("file"))
     if not weights.is_file() or sha256(weights) != manifest["weights"]["sha256"]:
         raise CheckpointError(f"{weights} is missing or does not match the SHA-256 in {path / MANIFEST}: "
                               "the bundle is damaged; export it again")
@@ -63,6 +63,20 @@ def load_bundle(path: str | Path, device: str = "cpu", model: Any = None) -> Any
     model.to(device).eval()
     task = gradkit.tasks.build(cfg.task, model, spec)
     return Run(path, cfg, spec, model, task, manifest.get("metrics", {}), torch.device(device))
+
+
+def _inside(folder: Path, name: Any) -> Path:
+    """The bundle file a manifest names, which must lie inside the bundle's folder (a manifest
+    naming ../../elsewhere or /abs/path would load weights from outside what was shared)."""
+    if not isinstance(name, str) or not name:
+        raise CheckpointError(f"{folder / MANIFEST} names no weights file: the bundle is damaged; "
+                              "export it again")
+    root = folder.resolve()
+    target = (root / name).resolve()
+    if Path(name).is_absolute() or root not in target.parents:
+        raise CheckpointError(f"{folder / MANIFEST} names the weights file {name!r}, outside the bundle "
+                              f"folder: a bundle reads only its own files; export it again")
+    return target
 
 
 def read_manifest(path: Path) -> dict[str, Any]:

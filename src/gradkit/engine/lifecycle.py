@@ -14,6 +14,7 @@ the final status) or failed (the error kept in run.json), reported, and mirrored
 """
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +39,11 @@ def create(cfg: C.RunConfig, device: Any) -> RunDir:
 
 
 def start(run: RunDir, cfg: C.RunConfig, **info: Any) -> None:
-    """run.json: the run is running (a resumed one again), with what the caller knows of it."""
+    """run.json: the run is running (a resumed one again), with what the caller knows of it;
+    this process becomes its one writer (a second one is refused, naming this one)."""
+    note = run.claim()
+    if note:
+        print(f"gradkit: {run.path}: {note}", file=sys.stderr, flush=True)
     run.update_info(name=cfg.name, status="running", started=now(), finished=None, error=None,
                     **info)
 
@@ -55,6 +60,7 @@ def mark(run: RunDir, **fields: Any) -> None:
 def failed(run: RunDir, exc: BaseException) -> None:
     mark(run, status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
          error=f"{type(exc).__name__}: {exc}")
+    run.release()
 
 
 @contextmanager
@@ -67,12 +73,32 @@ def failing(run: RunDir) -> Iterator[None]:
         raise stopped(run, exc) from None
     except BaseException as exc:
         failed(run, exc)
+        if isinstance(exc, KeyboardInterrupt):
+            print(interrupted(run), file=sys.stderr, flush=True)
         raise
+
+
+def interrupted(run: RunDir) -> str:
+    """What Ctrl-C leaves: what is recorded, what is kept, and the command that continues."""
+    records = run.path / "metrics.jsonl"
+    try:
+        done = sum(1 for line in records.read_text(encoding="utf-8").splitlines() if line.strip())
+    except (OSError, UnicodeDecodeError):
+        done = 0
+    kept = (f"its last complete checkpoint ({run.last}) is intact, after {done} recorded "
+            f"evaluation(s); continue it with `gradkit train --resume {run.path}`"
+            if run.last.is_file() else
+            f"it had no complete checkpoint yet; `gradkit train --resume {run.path}` trains it from "
+            "the start")
+    return f"gradkit: interrupted; run.json says so, and {kept}"
 
 
 def stopped(run: RunDir, exc: StorageError) -> StorageError:
     """A write failed mid-run: the error, plus what is kept and the command that continues."""
+    if "\n  The run stopped: " in str(exc):  # already said (nested guards)
+        return exc
     mark(run, status="failed", error=str(exc))
+    run.release()
     kept = (f"its last complete checkpoint is intact ({run.last}); once fixed, continue it with "
             f"`gradkit train --resume {run.path}`" if run.last.is_file() else
             f"it had no complete checkpoint yet; once fixed, `gradkit train --resume {run.path}` "
@@ -84,6 +110,7 @@ def finish(run: RunDir, metrics: dict[str, Any], status: str, **info: Any) -> No
     """metrics.json, and run.json's final status with what the caller adds (epochs, timings)."""
     run.write_json("metrics.json", metrics)
     run.update_info(status=status, finished=now(), **info)
+    run.release()
 
 
 @contextmanager

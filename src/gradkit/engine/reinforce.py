@@ -46,12 +46,13 @@ def _finish(cfg: RunConfig, rl: Any, run: RunDir, session: Any, verbose: bool) -
     """Final metrics, run.json, the episode GIF and the report."""
     from gradkit.rl.agent import write_episode_gif
 
-    metrics = session.finals()
-    solved = metrics["eval/solved"]
-    lifecycle.finish(run, metrics, "solved" if solved else "completed",
-                     train_seconds=metrics["train/seconds"], steps=metrics["train/steps"],
-                     stop_reason="solved" if solved and rl.stop_on_solve
-                     and session.step < rl.total_steps else None)
+    with lifecycle.failing(run):  # Ctrl-C during the final evaluation: run.json says interrupted
+        metrics = session.finals()
+        solved = metrics["eval/solved"]
+        lifecycle.finish(run, metrics, "solved" if solved else "completed",
+                         train_seconds=metrics["train/seconds"], steps=metrics["train/steps"],
+                         stop_reason="solved" if solved and rl.stop_on_solve
+                         and session.step < rl.total_steps else None)
     if cfg.output.report:
         skipped = write_episode_gif(run.path)  # artifacts/episode.gif, shown in the report
         run.update_info(episode_gif_skipped=skipped)

@@ -9,6 +9,8 @@ Federated runs are Flower's to drive (`gradkit.federated`), and variants are sev
 """
 from __future__ import annotations
 
+import sys
+
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -61,8 +63,15 @@ def resume(run_dir: str | Path, verbose: bool = True) -> Run | RLRun:
     run = RunDir.existing(run_dir)
     cfg = load_file(run.config_path)
     if is_main_process():  # the other ranks of a torchrun resume leave rank 0's files alone
+        note = run.claim()  # the one writer, before anything is touched; a second one is refused
+        if note:
+            print(f"gradkit: {run.path}: {note}", file=sys.stderr, flush=True)
         run.clean_temp()
-    state = checkpoint.load(run.last) if run.last.is_file() else None
+    try:
+        state = checkpoint.load(run.last) if run.last.is_file() else None
+    except BaseException:
+        run.release()
+        raise
     if state is None and verbose and is_main_process():
         print(f"gradkit: {run.path} has no checkpoints/last.pt yet (it stopped in its first "
               "epoch): training it from the start", flush=True)

@@ -91,14 +91,15 @@ def _finish(built, cfg: RunConfig, run: RunDir, result, verbose: bool,
             fid_classifier: Callable | None) -> Run:
     """Reload the best checkpoint, compute the final metrics, write them and the report."""
     task, device = built.task, built.device
-    best = checkpoint.load(run.best, device)
-    for name, module in task.models.items():
-        module.load_state_dict(best["models"][name])
-    metrics = final_metrics(task, built.data, cfg, run, device, verbose, fid_classifier)
-    lifecycle.finish(run, metrics, "stopped_early" if result.stop_reason else "completed",
-                     epochs_completed=result.epochs_completed, best_epoch=result.best_epoch,
-                     best_value=result.best_value, stop_reason=result.stop_reason,
-                     train_seconds=result.train_seconds)
+    with lifecycle.failing(run):  # Ctrl-C during the final evaluation: run.json says interrupted
+        best = checkpoint.load(run.best, device)
+        for name, module in task.models.items():
+            module.load_state_dict(best["models"][name])
+        metrics = final_metrics(task, built.data, cfg, run, device, verbose, fid_classifier)
+        lifecycle.finish(run, metrics, "stopped_early" if result.stop_reason else "completed",
+                         epochs_completed=result.epochs_completed, best_epoch=result.best_epoch,
+                         best_value=result.best_value, stop_reason=result.stop_reason,
+                         train_seconds=result.train_seconds)
     _keep_held_out(cfg, built.data, run)
     out = Run(run.path, cfg, built.data.spec, built.model, task, metrics, device)
     if cfg.output.report:

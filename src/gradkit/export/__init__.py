@@ -77,6 +77,11 @@ def _write_and_run(run: Any, format: str, x: Any, target: Path) -> Any:
     except GradkitError:
         _remove(target)
         raise
+    except OSError as exc:  # the folder, not the format: permissions, a full or read-only disk
+        _remove_quietly(target)
+        raise GradkitError(f"the {format} export {step}: {exc.strerror or exc} "
+                           f"({exc.filename or target}); check that folder's permissions and free "
+                           "space, or choose another --out") from None
     except Exception as exc:  # an operator the exporter lacks; a graph that froze the batch size
         _remove(target)
         first = str(exc).splitlines()[0][:300] if str(exc) else ""
@@ -99,6 +104,13 @@ def _fresh_folder(target: Path) -> None:
         raise GradkitError(f"{target} exists and is not a gradkit bundle; choose another --out")
     if target.exists():
         shutil.rmtree(target)
+
+
+def _remove_quietly(target: Path) -> None:
+    try:
+        _remove(target)
+    except OSError:
+        pass
 
 
 def _remove(target: Path) -> None:

@@ -15,7 +15,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from gradkit.config import Section
+from gradkit.config import Section, Widths
 from gradkit.errors import ConfigError
 from gradkit.models import register
 from gradkit.models.layers import Activation, activation
@@ -23,8 +23,8 @@ from gradkit.models.layers import Activation, activation
 
 class AutoencoderConfig(Section):
     arch: Literal["mlp", "conv"] = "mlp"
-    hidden: list[int] = [256]  # mlp: encoder hidden widths (the decoder mirrors them)
-    channels: list[int] = [32, 64]  # conv: stride-2 conv blocks, each halves H and W
+    hidden: Widths = [256]  # mlp: encoder hidden widths (the decoder mirrors them)
+    channels: Widths = [32, 64]  # conv: stride-2 conv blocks, each halves H and W
     latent: int = Field(64, ge=1)  # size of the code z
     activation: Activation = "relu"
 

@@ -7,13 +7,13 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from gradkit.config import Section
+from gradkit.config import Section, Widths
 from gradkit.models import register
 from gradkit.models.layers import Activation, activation
 
 
 class CNNConfig(Section):
-    channels: list[int] = [32, 64]  # output channels of each conv block
+    channels: Widths = [32, 64]  # output channels of each conv block
     convs_per_block: int = Field(1, ge=1)
     kernel_size: int = Field(3, ge=1)
     padding: Literal["same", "valid"] = "same"
@@ -25,7 +25,7 @@ class CNNConfig(Section):
     global_pool: bool = False  # average over space before the head instead of flattening
     batch_norm: bool = True
     activation: Activation = "relu"
-    hidden: list[int] = [128]  # dense layers of the head
+    hidden: Widths = [128]  # dense layers of the head
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # before each dense layer of the head
 
 
@@ -42,20 +42,20 @@ class CNNModelConfig(CNNConfig):
 class SimpleCNNConfig(CNNConfig):
     """The PyTorch article's SimpleCNN: Conv2d(1,32,3)-ReLU-MaxPool(2)-Linear(32*13*13,10)."""
 
-    channels: list[int] = [32]
+    channels: Widths = [32]
     padding: Literal["same", "valid"] = "valid"
     batch_norm: bool = False
-    hidden: list[int] = []
+    hidden: Widths = []
 
 
 class KerasCifarConfig(CNNConfig):
     """The Keras CIFAR-10 article: Conv32-Pool-Conv64-Pool-Conv64-Dense64-Dense10 (valid padding)."""
 
-    channels: list[int] = [32, 64, 64]
+    channels: Widths = [32, 64, 64]
     padding: Literal["same", "valid"] = "valid"
     pool_last: bool = False
     batch_norm: bool = False
-    hidden: list[int] = [64]
+    hidden: Widths = [64]
 
 
 class CNN(nn.Module):

@@ -6,13 +6,13 @@ import math
 from pydantic import Field
 from torch import nn
 
-from gradkit.config import Section
+from gradkit.config import Section, Widths
 from gradkit.models import register
 from gradkit.models.layers import Activation, activation
 
 
 class MLPConfig(Section):
-    hidden: list[int] = [128, 64]  # widths of the hidden layers; [] is a linear model
+    hidden: Widths = [128, 64]  # widths of the hidden layers; [] is a linear model
     activation: Activation = "relu"
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # after every hidden activation
     batch_norm: bool = False
@@ -25,14 +25,14 @@ class SimpleNNConfig(MLPConfig):
 class KerasMLPConfig(MLPConfig):
     """The Keras article's Flatten-Dense(128, relu)-Dropout(0.2)-Dense(10)."""
 
-    hidden: list[int] = [128]
+    hidden: Widths = [128]
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
 
 
 class LinearConfig(MLPConfig):
     """No hidden layer: linear (or logistic) regression trained by gradient descent."""
 
-    hidden: list[int] = []
+    hidden: Widths = []
 
 
 class MLP(nn.Module):

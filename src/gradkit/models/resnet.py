@@ -4,12 +4,12 @@ from __future__ import annotations
 from pydantic import Field
 from torch import nn
 
-from gradkit.config import Section
+from gradkit.config import Section, Widths
 from gradkit.models import register
 
 
 class ResNetConfig(Section):
-    widths: list[int] = [16, 32, 64]  # channels per stage; each later stage halves H and W
+    widths: Widths = [16, 32, 64]  # channels per stage; each later stage halves H and W
     blocks: int = Field(2, ge=1)  # basic blocks per stage
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
 

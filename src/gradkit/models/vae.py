@@ -15,12 +15,13 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
+from gradkit.config import Widths
 from gradkit.models import register
 from gradkit.models.autoencoder import AutoencoderConfig, decoder, encoder
 
 
 class VAEConfig(AutoencoderConfig):
-    hidden: list[int] = [400]  # Kingma & Welling's MNIST VAE: 400 hidden units, 20 latents
+    hidden: Widths = [400]  # Kingma & Welling's MNIST VAE: 400 hidden units, 20 latents
     latent: int = Field(20, ge=1)
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
 

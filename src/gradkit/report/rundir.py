@@ -115,8 +115,10 @@ def load_run(run_dir: str | Path) -> RunData:
     if not config_path.is_file():
         raise FileNotFoundError(f"config.yaml not found in run directory: {config_path}")
     notes: list[str] = []
-    config_text = config_path.read_text(encoding="utf-8")
-    config = _parse(config_path, lambda: yaml.safe_load(config_text), notes)
+    config_text = config_path.read_bytes().decode("utf-8", errors="replace")
+    config = _parse(config_path, lambda: yaml.safe_load(config_path.read_text(encoding="utf-8")), notes)
+    if config is not None and not isinstance(config, dict):
+        notes.append(f"could not read {config_path.name}: it is not a mapping of settings")
     return RunData(
         run_dir=run_dir,
         config=config if isinstance(config, dict) else {},
@@ -156,6 +158,8 @@ def _read_json_dict(path: Path, notes: list[str]) -> dict[str, Any]:
     if not path.is_file():
         return {}
     data = _parse(path, lambda: json.loads(path.read_text(encoding="utf-8")), notes)
+    if data is not None and not isinstance(data, dict):
+        notes.append(f"could not read {path.name}: it holds a {type(data).__name__}, not an object")
     return data if isinstance(data, dict) else {}
 
 
@@ -163,7 +167,8 @@ def _read_jsonl(path: Path, notes: list[str]) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     records, bad = [], 0
-    for line in path.read_text(encoding="utf-8").splitlines():
+    text = _parse(path, lambda: path.read_text(encoding="utf-8"), notes)
+    for line in (text or "").splitlines():
         if not line.strip():
             continue
         try:

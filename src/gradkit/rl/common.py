@@ -12,7 +12,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from gradkit.config import Section
+from gradkit.config import Section, Widths
 from gradkit.rl.envs import RunningMeanStd, finished_episodes, make_vec
 from gradkit.rundir import RunDir
 from gradkit import checkpoint
@@ -37,7 +37,7 @@ class RLCommon(Section):
     stop_on_solve: bool = True  # finish when the evaluation mean reaches the threshold
     solve_threshold: float | None = None  # None: the env's spec.reward_threshold (if it has one)
     normalize_obs: bool = False  # running mean/std normalisation, saved in checkpoints
-    hidden: list[int] = [64, 64]
+    hidden: Widths = [64, 64]
     threads: int = Field(1, ge=1)  # small MLPs on CPU run fastest on one thread
 
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
+from gradkit.config import Widths
 from gradkit.rl import register
 from gradkit.rl.buffers import ReplayBuffer
 from gradkit.rl.common import RLCommon, Session, mlp
@@ -24,7 +25,7 @@ from gradkit.rl.envs import final_obs, make_vec, valid_next
 class DQNConfig(RLCommon):
     algo: Literal["dqn"] = "dqn"
     n_envs: int = Field(1, ge=1)
-    hidden: list[int] = [120, 84]
+    hidden: Widths = [120, 84]
     lr: float = Field(2.5e-4, gt=0.0)
     buffer_size: int = Field(10_000, ge=1)
     save_buffer: bool = False  # keep the replay buffer in checkpoints (exact resume, larger files)

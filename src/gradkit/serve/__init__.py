@@ -36,6 +36,9 @@ def serve(path: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: L
     """Serve `path` (run directory or bundle) until interrupted."""
     from gradkit.errors import GradkitError
 
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise GradkitError(f"port {port} is not a TCP port: choose one from 1 to 65535 "
+                           f"(e.g. --port 8000)")
     try:
         import fastapi  # noqa: F401
         import multipart  # noqa: F401  (python-multipart: image uploads)

@@ -67,8 +67,8 @@ def create_app(run: Any, limits: Limits = Limits(), source: str | None = None) -
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "multipart/form-data":
             parsed = await parse_form(request, run.spec, limits, classes)
-        elif kind in ("application/json", ""):
-            parsed = parse_json(body, run.spec, limits, classes)
+        elif kind in ("application/json", ""):  # JSON, base64 and images decode off the event loop
+            parsed = await run_in_threadpool(parse_json, body, run.spec, limits, classes)
         else:
             raise RequestError(415, f"content type '{kind[:60]}' is not served: send application/json "
                                     "or multipart/form-data (image files)")

@@ -37,6 +37,8 @@ class Limits:
     max_batch: int = 256  # examples (rows, images, texts) per request
     max_text_chars: int = 10_000
     max_image_pixels: int = 4096 * 4096  # width x height of one uploaded image, before resizing
+    # all the images of one request together (decoding is the costly part of a request)
+    max_request_pixels: int = 64 * 2**20
 
 
 @dataclass
@@ -91,8 +93,8 @@ def parse_json(body: bytes, spec: Any, limits: Limits, classes: int | None = Non
     elif key == "images":
         images = obj["images"] if isinstance(obj["images"], list) else [obj["images"]]
         _count(len(images), limits)
-        decoded = [decode_image(_b64(v, i), spec, parsed.invert, limits, f"images[{i}]")
-                   for i, v in enumerate(images)]
+        decoded = decode_images([(_b64(v, i), f"images[{i}]") for i, v in enumerate(images)],
+                                spec, parsed.invert, limits)
         parsed.batch, parsed.notes = _stack(decoded)
     else:
         parsed.batch = parse_texts([obj[key]] if key == "text" else obj[key], spec, limits)
@@ -122,8 +124,10 @@ async def parse_form(request: Any, spec: Any, limits: Limits, classes: int | Non
                                 "curl -F file=@digit.png")
     _count(len(files), limits)
     parsed = Parsed(None, *_options(fields.get("top_k"), fields.get("invert", "auto"), spec, classes))
-    decoded = [decode_image(data, spec, parsed.invert, limits, f"file '{name[:40]}'")
-               for name, data in files]
+    from starlette.concurrency import run_in_threadpool
+
+    decoded = await run_in_threadpool(decode_images, [(data, f"file '{name[:40]}'") for name, data in files],
+                                      spec, parsed.invert, limits)  # off the event loop
     parsed.batch, parsed.notes = _stack(decoded)
     return parsed
 
@@ -169,11 +173,28 @@ def parse_texts(value: Any, spec: Any, limits: Limits) -> list[str]:
     return value
 
 
+def decode_images(items: list[tuple[bytes, str]], spec: Any, invert: str, limits: Limits
+                  ) -> list[tuple[np.ndarray, list[str]]]:
+    """Every image of a request: all headers are read and the limits checked (each image's
+    pixels, and all of them together) before any pixel is decompressed."""
+    opened = [_open(data, spec, limits, what) for data, what in items]
+    total = sum(img.size[0] * img.size[1] for img, _ in opened)
+    if total > limits.max_request_pixels:
+        raise RequestError(413, f"the request's {len(opened)} images hold {total:,} pixels together; "
+                                f"this server decodes at most {limits.max_request_pixels:,} per "
+                                "request (gradkit serve --max-request-pixels): send fewer or smaller "
+                                "images per request")
+    return [_decode(img, spec, invert, what) for img, what in opened]
+
+
 def decode_image(data: bytes, spec: Any, invert: str, limits: Limits, what: str) -> tuple[np.ndarray, list[str]]:
     """Encoded image bytes (PNG, JPEG, ...) -> a raw (C, H, W) array like the training images."""
-    from PIL import Image
+    return decode_images([(data, what)], spec, invert, limits)[0]
 
-    from gradkit.data.inputs import image_array
+
+def _open(data: bytes, spec: Any, limits: Limits, what: str) -> tuple[Any, str]:
+    """The image's header (Pillow reads no pixel data yet), its size checked."""
+    from PIL import Image
 
     if spec.kind != "image":
         raise RequestError(422, f"this model reads {spec.kind} inputs, not images: send "
@@ -186,6 +207,12 @@ def decode_image(data: bytes, spec: Any, invert: str, limits: Limits, what: str)
     if pixels > limits.max_image_pixels:
         raise RequestError(413, f"{what} is {img.size[0]}x{img.size[1]} pixels; this server takes at "
                                 f"most {limits.max_image_pixels:,} pixels per image")
+    return img, what
+
+
+def _decode(img: Any, spec: Any, invert: str, what: str) -> tuple[np.ndarray, list[str]]:
+    from gradkit.data.inputs import image_array
+
     try:
         img.load()
         return image_array(img, spec, invert)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-import random
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import torch
 
 from gradkit.data import Batches, Dataset, make_batches
@@ -28,6 +27,7 @@ from gradkit import checkpoint
 from gradkit.training.gradnorms import ARTIFACT as GRAD_NORMS, GradNorms
 from gradkit.training.optim import build_optimizer, build_scheduler, param_groups
 from gradkit.training.progress import Progress
+from gradkit.training.restore import restore, restore_weights, rng_state
 from gradkit.training.tally import StepListener, Tally
 
 
@@ -97,21 +97,6 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def lower_is_better(metric: str) -> bool:
@@ -231,7 +216,15 @@ def fit(task, data: Dataset, cfg, run=None, device: torch.device | None = None,
     state = {"epoch": 0, "best_value": None, "best_epoch": None, "bad_epochs": 0, "history": [],
              "elapsed": 0.0}
     if resume is not None:
-        state = _restore(resume, task, optimizers, schedulers, stepper, dist)
+        if "optimizers" in resume:
+            state = restore(resume, task, optimizers, schedulers, stepper, dist)
+        else:  # weights only: best.pt copied over a damaged last.pt
+            state = restore_weights(resume, task, run, tc.monitor)
+            if dist.main:
+                print(f"gradkit: the checkpoint to resume holds weights only (a copy of best.pt?): "
+                      f"the weights continue from epoch {state['epoch']}; the optimiser's state, the "
+                      "learning-rate schedule, the random streams and early stopping's patience "
+                      "start afresh", file=sys.stderr, flush=True)
         if run is not None:
             run.write_metrics_history(state["history"])
     if cfg.output.grad_norms:
@@ -372,21 +365,3 @@ def _after_epoch(state, record, tc, task, data, cfg, run, stepper, optimizers, s
             stop = said if isinstance(said, str) else (f"stopped by {type(cb).__name__} after "
                                                        f"epoch {record['epoch']}")
     return stop
-
-
-def _restore(ckpt, task, optimizers, schedulers, stepper, dist: Dist = LOCAL) -> dict[str, Any]:
-    for name, model in task.models.items():
-        model.load_state_dict(ckpt["models"][name])
-    for name, opt in optimizers.items():
-        opt.load_state_dict(ckpt["optimizers"][name])
-    for name, sched in schedulers.items():
-        if sched is not None:
-            sched.load_state_dict(ckpt["schedulers"][name])
-    stepper.scaler.load_state_dict(ckpt["scaler"])
-    stepper.step_count = ckpt["step"]
-    ranks = ckpt.get("rng_ranks") or [ckpt["rng"]]
-    set_rng_state(ranks[dist.rank] if len(ranks) == dist.world else ckpt["rng"])
-    if len(ranks) != dist.world and dist.rank:  # resumed on another world size: own streams
-        torch.manual_seed(int(torch.randint(2**62, (1,))) + dist.rank)
-    return {k: ckpt[k] for k in ("epoch", "best_value", "best_epoch", "bad_epochs", "history", "elapsed",
-                                 "grad_norms") if k in ckpt}

@@ -38,6 +38,7 @@ each script also measures other processes' CPU share and flags a busy machine):
     .venv/bin/python benchmarks/serve_load.py    # gradkit serve: requests/s, p50/p99 latency, errors,
                                                  # /health while one heavy request decodes
     .venv/bin/python benchmarks/fast_failure.py  # help, listings and config mistakes: seconds each
+    .venv/bin/python benchmarks/overhead.py      # a run's fixed cost: wall vs training, by phase, peak MB
     .venv/bin/python benchmarks/lessons.py       # every lesson recipe's verdict (docs/lessons.md)
     .venv/bin/python benchmarks/gpu_check.py     # on a GPU machine: CUDA tests + GPU benchmarks
     .venv/bin/python benchmarks/rl_cartpole.py   # PPO/DQN vs Stable-Baselines3 (RL Zoo) on CartPole-v1
@@ -374,6 +375,22 @@ def fast_failure(r: dict[str, Any]) -> str:
             + table(["case", "goal", "value", "result"], goals) + "\n")
 
 
+def overhead(r: dict[str, Any]) -> str:
+    names = sorted({k for c in r["cases"] for k in c["phases"]}, key=lambda k: min(
+        list(c["phases"]).index(k) for c in r["cases"] if k in c["phases"]))
+    rows = [[c["case"], f"{c['wall_s_median']:.1f}", f"{c['train_seconds']:.1f}",
+             "" if c["start_and_imports_s"] is None else f"{c['start_and_imports_s']:.1f}",
+             *[f"{c['phases'][k]:.2f}" if k in c["phases"] else "" for k in names],
+             "" if c["peak_rss_mb"] is None else f"{c['peak_rss_mb']:,.0f}"] for c in r["cases"]]
+    goals = [[name, t["target"], str(t["value"]), verdict(t)] for name, t in r["targets"].items()]
+    return (f"## overhead: the fixed cost of a run\n\n{machine_line(r)}.\n\nWhole `gradkit train` "
+            f"processes (the fastest of {r['cases'][0]['repeats']} for the phases; wall is the median), "
+            "seconds; the phases are what run.json records, training loop = `train_seconds`.\n\n"
+            + table(["run", "wall", "training loop", "start + imports", *names, "peak MB"], rows)
+            + "\n\n" + table(["run", "goal", "value", "result"], goals) + "\n")
+
+
+SECTIONS["overhead"] = overhead
 SECTIONS["fast_failure"] = fast_failure  # kept apart from the table above so that merges stay easy
 
 

@@ -75,3 +75,17 @@ def test_public_functions_stay_functions():
         assert callable(gk.generate) and callable(gk.resolve) and callable(gk.load)
         assert all(callable(getattr(engine, name)) for name in
                    ("build", "build_data", "execute", "resume", "load", "evaluate", "resolve"))
+
+
+def test_run_json_records_where_the_time_went(tmp_path):
+    """run.json `phases` (benchmarks/overhead.py reads them): each phase once, in order, and the
+    training phase holds the loop's own train_seconds."""
+    import gradkit as gk
+
+    run = gk.train("iris-mlp", train={"epochs": 3}, out=tmp_path / "r", verbose=False)
+    info = json.loads((run.dir / "run.json").read_text())
+    phases = info["phases"]
+    assert list(phases) == ["setup: data, model, task", "training", "final evaluation", "baselines",
+                            "explanations", "artifacts", "report"]
+    assert phases["training"] >= info["train_seconds"] > 0
+    assert phases["artifacts"] >= phases["explanations"] > 0  # explanations run inside artifacts

@@ -19,7 +19,8 @@ import platform
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -96,6 +97,23 @@ def unique_dir(parent: str | Path, stem: str) -> Path:
 def stamp() -> str:
     """The local time as it names run directories: YYYYmmdd-HHMMSS."""
     return time.strftime("%Y%m%d-%H%M%S")
+
+
+class Phases:
+    """Seconds a run spends per phase (setup, training, final evaluation, baselines, artifacts,
+    explanations, report), in the order they ran; run.json keeps them as `phases`, and
+    benchmarks/overhead.py sets them against the whole process's wall time."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 4)
 
 
 class RunDir:

@@ -16,10 +16,12 @@ let the run finish.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+from gradkit.rundir import Phases
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Ending:
     # (data set name, task.fid_classifier, device) -> (its record, the loaded classifier run): the
     # engine's (gradkit.engine.reference), for the FID of generative runs
     fid_classifier: Callable[[str, str | None, Any], tuple[Any, Any]] | None = None
+    phases: Phases = field(default_factory=Phases)  # where the run's time goes (run.json `phases`)
 
 
 __all__ = ["Ending"]

@@ -18,7 +18,7 @@ from gradkit.engine import lifecycle
 from gradkit.engine.builder import build
 from gradkit.engine.run import Run
 from gradkit.errors import GradkitError, StorageError
-from gradkit.rundir import RunDir
+from gradkit.rundir import Phases, RunDir
 from gradkit.training import Callback, NonFiniteLoss, evaluate, fit, in_split_order
 from gradkit.training.loop import resolve_precision
 
@@ -29,7 +29,9 @@ def run_supervised(cfg: RunConfig, *, model: torch.nn.Module | None = None, data
     """Train `cfg` (a new run directory, or `run` continued from `resume_state`) and return the
     finished run. `model`, `data`: the caller's own (gk.fit); `callbacks` join the loop's (a
     tuning trial's pruner); `fid_classifier`: what a generative task's FID is scored with."""
-    built = build(cfg, model, data)
+    phases = Phases()
+    with phases("setup: data, model, task"):
+        built = build(cfg, model, data)
     dist, device = built.dist, built.device
     if run is None and dist.main:
         run = lifecycle.create(cfg, device)
@@ -54,10 +56,11 @@ def run_supervised(cfg: RunConfig, *, model: torch.nn.Module | None = None, data
         for line in data.notes:
             print(f"gradkit: data: {line}", flush=True)
     with lifecycle.tracked(cfg, run, verbose) as tracker:
-        result = _fit(built, cfg, run, resume_state, verbose,
-                      [*callbacks, *tracker.callbacks(cfg.output.track_every)])
+        with phases("training"):
+            result = _fit(built, cfg, run, resume_state, verbose,
+                          [*callbacks, *tracker.callbacks(cfg.output.track_every)])
         try:
-            out = _finish(built, cfg, run, result, verbose, fid_classifier)
+            out = _finish(built, cfg, run, result, verbose, fid_classifier, phases)
         except StorageError as exc:
             raise lifecycle.stopped(run, exc) from None
         tracker.finish(run, out.metrics)
@@ -88,14 +91,15 @@ def _fit(built, cfg: RunConfig, run: RunDir, resume_state, verbose: bool, callba
 
 
 def _finish(built, cfg: RunConfig, run: RunDir, result, verbose: bool,
-            fid_classifier: Callable | None) -> Run:
+            fid_classifier: Callable | None, phases: Phases) -> Run:
     """Reload the best checkpoint, compute the final metrics, write them and the report."""
     task, device = built.task, built.device
     with lifecycle.failing(run):  # Ctrl-C during the final evaluation: run.json says interrupted
-        best = checkpoint.load(run.best, device)
-        for name, module in task.models.items():
-            module.load_state_dict(best["models"][name])
-        metrics = final_metrics(task, built.data, cfg, run, device, verbose, fid_classifier)
+        with phases("final evaluation"):
+            best = checkpoint.load(run.best, device)
+            for name, module in task.models.items():
+                module.load_state_dict(best["models"][name])
+        metrics = final_metrics(task, built.data, cfg, run, device, verbose, fid_classifier, phases)
         lifecycle.finish(run, metrics, "stopped_early" if result.stop_reason else "completed",
                          epochs_completed=result.epochs_completed, best_epoch=result.best_epoch,
                          best_value=result.best_value, stop_reason=result.stop_reason,
@@ -103,7 +107,9 @@ def _finish(built, cfg: RunConfig, run: RunDir, result, verbose: bool,
     _keep_held_out(cfg, built.data, run)
     out = Run(run.path, cfg, built.data.spec, built.model, task, metrics, device)
     if cfg.output.report:
-        lifecycle.report(run, verbose)
+        with phases("report"):
+            lifecycle.report(run, verbose)
+    lifecycle.mark(run, phases=phases.seconds)
     return out
 
 
@@ -126,9 +132,11 @@ def _keep_held_out(cfg: RunConfig, data: Dataset, run: RunDir) -> None:
 
 
 def final_metrics(task: Any, data: Dataset, cfg: RunConfig, run: RunDir, device: torch.device,
-                  verbose: bool = False, fid_classifier: Callable | None = None) -> dict[str, float]:
+                  verbose: bool = False, fid_classifier: Callable | None = None,
+                  phases: Phases | None = None) -> dict[str, float]:
     """val/* and test/* of the task's model as it is now, the task's baselines, and whatever its
     artifacts add (`Task.write_artifacts`); test details go to artifacts/test_details.json."""
+    phases = phases if phases is not None else Phases()
     metrics: dict[str, float] = {}
     test_pred = None
     splits = [("val", data.val), ("test", data.test)]
@@ -139,7 +147,8 @@ def final_metrics(task: Any, data: Dataset, cfg: RunConfig, run: RunDir, device:
             continue
         batches = make_batches(split, data.spec, cfg.train.eval_batch_size, device,
                                workers=cfg.data.workers)
-        scalars, details = evaluate(task, batches, device, cfg.train.precision)
+        with phases("final evaluation"):
+            scalars, details = evaluate(task, batches, device, cfg.train.precision)
         metrics.update({f"{split_name}/{k}": v for k, v in scalars.items()})
         if split_name == "test":
             test_pred = in_split_order(getattr(task, "last_pred", None), batches)
@@ -154,11 +163,13 @@ def final_metrics(task: Any, data: Dataset, cfg: RunConfig, run: RunDir, device:
         data = dataclasses.replace(data, test=data.val)
     baselines = getattr(task, "baselines", None)
     if baselines is not None and len(data.test):
-        metrics.update(baselines(data, cfg.seed))
+        with phases("baselines"):
+            metrics.update(baselines(data, cfg.seed))
     for module in task.models.values():
         module.eval()
     write = getattr(task, "write_artifacts", None)
     if write is not None and len(data.test):
-        end = Ending(data, cfg, run, device, test_pred, verbose, fid_classifier)
-        metrics.update(write(end) or {})
+        end = Ending(data, cfg, run, device, test_pred, verbose, fid_classifier, phases)
+        with phases("artifacts"):
+            metrics.update(write(end) or {})
     return metrics

@@ -103,5 +103,6 @@ class ClassificationTask:
         if end.cfg.output.explain:  # the report's Explanations: a few test examples, through Captum
             from gradkit.artifacts.explanations import write_explanations
 
-            write_explanations(self.model, end.data, end.run, end.device, end.test_pred, end.verbose)
+            with end.phases("explanations"):
+                write_explanations(self.model, end.data, end.run, end.device, end.test_pred, end.verbose)
         return {}

@@ -93,9 +93,9 @@ class SimpleRNN(nn.Module):
 
 
 def same_network(article: nn.Module, ours: nn.Module, x: torch.Tensor,
-                 article_x: torch.Tensor | None = None) -> None:
+                 article_x: torch.Tensor | None = None) -> int:
     """Layer by layer the same parameter shapes, the same total, and with the article's weights
-    copied in order, the same outputs."""
+    copied in order, the same outputs; returns the parameter count."""
     theirs = [(n, p.shape) for n, p in article.named_parameters()]
     mine = [(n, p.shape) for n, p in ours.named_parameters()]
     assert [s for _, s in mine] == [s for _, s in theirs], (mine, theirs)
@@ -105,6 +105,7 @@ def same_network(article: nn.Module, ours: nn.Module, x: torch.Tensor,
             p.copy_(q)
     article.eval(), ours.eval()
     torch.testing.assert_close(ours(x), article(x if article_x is None else article_x))
+    return sum(p.numel() for p in ours.parameters())
 
 
 def layer_kinds(model: nn.Module) -> list[str]:
@@ -135,7 +136,9 @@ def test_cnn_model_layers_in_the_articles_order():
 def test_recurrent_presets_are_the_articles_networks(preset, cell):
     torch.manual_seed(0)
     series = DataSpec("regression", "series", (30, 3), 1)
-    same_network(SimpleRNN(3, cell=cell), build({"name": preset}, series), torch.randn(4, 30, 3))
+    count = same_network(SimpleRNN(3, cell=cell), build({"name": preset}, series), torch.randn(4, 30, 3))
+    gates = 4 if cell is nn.LSTM else 1  # 2 layers of 20: (in x 20 + 20 x 20 + 2 x 20) per gate
+    assert count == gates * ((3 * 20 + 400 + 40) + (20 * 20 + 400 + 40)) + 21
     # images are read row by row: 28 steps of 28 pixels
     images = torch.randn(4, 1, 28, 28)
     same_network(SimpleRNN(28, output_size=10, cell=cell), build({"name": preset}, DIGITS),

@@ -35,9 +35,10 @@ def _config(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _damaged(path: Path) -> list[str]:
-    """The files of a run directory that are there but cannot be read."""
-    bad = [name for name in ("run.json", "metrics.json") if _load(path / name) is None]
+def _damaged(path: Path, loaded: dict[str, dict[str, Any] | None]) -> list[str]:
+    """The files of a run directory that are there but cannot be read (`loaded`: its JSON files
+    as `_load` read them)."""
+    bad = [name for name, data in loaded.items() if data is None]
     if _config(path / "config.yaml") is None:
         bad.insert(0, "config.yaml")
     history = path / "metrics.jsonl"
@@ -66,8 +67,9 @@ def list_runs(root: str | Path, seeds: bool = False) -> list[dict[str, str]]:
     per variant of every parent trained over several seeds: mean ± sd of its seeds."""
     rows = _seed_rows(root) if seeds else []
     for path in find_runs(root):
-        info, metrics = _read(path / "run.json"), _read(path / "metrics.json")
-        bad = _damaged(path)
+        loaded = {name: _load(path / name) for name in ("run.json", "metrics.json")}
+        info, metrics = loaded["run.json"] or {}, loaded["metrics.json"] or {}
+        bad = _damaged(path, loaded)
         seconds = info.get("train_seconds")
         row = {"run": str(path),
                "status": f"damaged: {', '.join(bad)}" if bad else str(info.get("status", "?")),

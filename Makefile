@@ -56,6 +56,7 @@ gpu-check: install
 
 docs: install
 	$(BIN)/gradkit recipes --markdown > docs/recipes.md
+	$(BIN)/python -c 'import json; from gradkit.engine.configs import catalog; print(json.dumps(catalog(), indent=1))' > src/gradkit/config/catalog.json  # the names preflight knows
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -2,7 +2,8 @@
 
 Each command runs as a whole `gradkit` process (interpreter start included), five times; the
 median wall time is recorded. The config-mistake cases must answer within 1 s: they are checked
-against the schema and the data paths before torch is imported (gradkit.cli.train.preflight).
+against the schema, the built-in names (gradkit.config.catalog) and the data paths before torch
+is imported (gradkit.cli.train.preflight).
 
     python benchmarks/fast_failure.py          # writes results/fast_failure.json
     python benchmarks/fast_failure.py --quick  # 2 repeats, to /tmp
@@ -52,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
             ("a missing CSV file", ["train", "iris-mlp", "data.name=csv", "data.path=/nowhere/x.csv",
                                     "data.target=y"], True, 2),
             ("a wrong type (train.epochs=ten)", ["train", "digits-mlp", "train.epochs=ten"], True, 2),
+            ("an unknown model (model.name=mpl)", ["train", "digits-mlp", "model.name=mpl"], True, 2),
+            ("a model key typo (model.hiden=[8])", ["train", "digits-mlp", "model.hiden=[8]"], True, 2),
+            ("an unknown data set (data.name=digit)", ["train", "digits-mlp", "data.name=digit"], True, 2),
+            ("an RL key typo (rl.n_step=64)", ["train", "cartpole-ppo", "rl.n_step=64"], True, 2),
         ]
         quiet, start = _bench.idle_check(), _bench.cpu_counters()
         rows = []

@@ -30,6 +30,9 @@ import _bench
 
 SCENARIOS = [("json", 1), ("json", 4), ("json", 16), ("png", 4)]  # (payload, concurrent clients)
 QUICK = [("json", 1), ("json", 4), ("png", 4)]
+# request batching off (the default) against on (--batch 64), alternated, each server fresh
+BATCHING = [("json", 1), ("json", 4), ("json", 16)]
+BATCHING_ROUNDS = 3
 REQUESTS, SECONDS = 2000, 30.0  # per scenario: whichever bound comes first
 QUICK_REQUESTS, QUICK_SECONDS = 200, 10.0
 
@@ -65,12 +68,13 @@ def prepare(workdir: Path) -> tuple[Path, list[dict[str, Any]]]:
     return workdir / "bundle", cases
 
 
-def start_server(bundle: Path) -> tuple[subprocess.Popen, int]:
+def start_server(bundle: Path, *options: str) -> tuple[subprocess.Popen, int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "gradkit", "serve", str(bundle), "--port", str(port),
-                             "--threads", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--threads", "1", *options], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -192,7 +196,43 @@ def heavy_with_probes(port: int, images: int, probe_every: float = 0.05) -> dict
             "probe_max_ms": round(probes[-1], 1) if probes else None}
 
 
+def batching_study(bundle: Path, cases: list, requests: int, seconds: float, rounds: int) -> dict[str, Any]:
+    """Throughput with request batching off (the default) and on (--batch 64), alternated round by
+    round on fresh servers; per scenario each mode's req/s per round, the mean ratio on/off and
+    its spread over rounds."""
+    per: dict[str, dict[str, list[float]]] = {}
+    p99: dict[str, dict[str, list[float]]] = {}
+    errors = 0
+    for _ in range(rounds):
+        for mode, options in (("off", ()), ("on", ("--batch", "64"))):
+            proc, port = start_server(bundle, *options)
+            try:
+                for payload, clients in BATCHING:
+                    row = scenario(port, cases, payload, clients, requests, seconds)
+                    key = f"{payload} x {clients}"
+                    per.setdefault(key, {"off": [], "on": []})[mode].append(row["throughput_rps"])
+                    p99.setdefault(key, {"off": [], "on": []})[mode].append(row["p99_ms"])
+                    errors += row["errors"]
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
+    rows = []
+    for key, modes in per.items():
+        ratios = [on / off for on, off in zip(modes["on"], modes["off"])]
+        rows.append({"scenario": key, "off_rps": modes["off"], "on_rps": modes["on"],
+                     "off_p99_ms": p99[key]["off"], "on_p99_ms": p99[key]["on"],
+                     "ratio_on_off_mean": round(statistics.fmean(ratios), 3),
+                     "ratio_min": round(min(ratios), 3), "ratio_max": round(max(ratios), 3),
+                     "beyond_noise": min(modes["on"]) > max(modes["off"]) or max(modes["on"]) < min(modes["off"])})
+    return {"rounds": rounds, "errors": errors, "rows": rows,
+            "settings": "off: the default (--batch 1); on: --batch 64 --batch-window-ms 0"}
+
+
 def print_summary(result: dict[str, Any]) -> None:
+    for row in result.get("batching", {}).get("rows", []):
+        print(f"  batching {row['scenario']:<10}: off {row['off_rps']} req/s, on {row['on_rps']} req/s; "
+              f"on/off {row['ratio_on_off_mean']} ({row['ratio_min']}-{row['ratio_max']}), "
+              f"{'beyond' if row['beyond_noise'] else 'within'} round-to-round noise")
     h = result.get("heavy")
     if h:
         print(f"  heavy: {h['payload']}: answered {h['heavy_status']} in {h['heavy_seconds']} s; "
@@ -220,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+        batching = batching_study(bundle, cases, requests, seconds, 1 if args.quick else BATCHING_ROUNDS)
     targets = {f"{s['payload']}_{s['clients']}_no_errors": {
         "target": f"0 errors ({s['payload']}, {s['clients']} clients)", "value": s["errors"],
         "pass": s["errors"] == 0} for s in runs}
@@ -231,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
               "machine": _bench.machine(), "conditions": _bench.conditions(quiet, start),
               "server": "gradkit serve BUNDLE --threads 1 (uvicorn, 1 process) on 127.0.0.1",
               "model": "digits-cnn, 3 epochs (bundle)", "request_budget": requests,
-              "seconds_budget": seconds, "scenarios": runs, "heavy": heavy, "targets": targets,
+              "seconds_budget": seconds, "scenarios": runs, "heavy": heavy, "batching": batching,
+              "targets": targets,
               "notes": ["The load generator is this process (one keep-alive connection per client "
                         "thread) and shares the machine's CPUs with the server; one example per "
                         "request: an 8x8 digit as a JSON array, or as a PNG upload (multipart). "

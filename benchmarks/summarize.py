@@ -354,6 +354,15 @@ def serve_load(r: dict[str, Any]) -> str:
              f"{h['heavy_seconds']} s; meanwhile {h['probes']} `/health` probes waited p50 "
              f"{h['probe_p50_ms']} ms, max {h['probe_max_ms']} ms (images decode off the event loop)."
              if h else "")
+    b = r.get("batching")
+    if b:
+        rows_b = [[row["scenario"], ", ".join(f"{v:.0f}" for v in row["off_rps"]),
+                   ", ".join(f"{v:.0f}" for v in row["on_rps"]),
+                   f"{row['ratio_on_off_mean']:.2f} ({row['ratio_min']:.2f}-{row['ratio_max']:.2f})"]
+                  for row in b["rows"]]
+        heavy += (f"\n\nRequest batching ({b['settings']}), {b['rounds']} rounds alternated on fresh "
+                  "servers, requests/s per round:\n\n"
+                  + table(["scenario", "off", "on", "on/off per round: mean (min-max)"], rows_b))
     return (f"## serve_load: gradkit serve under concurrent clients (loopback)\n\n{machine_line(r)}.\n\n"
             f"{quick}{r['server']}; model {r['model']}; per scenario at most "
             f"{r['request_budget']:,} requests or {r['seconds_budget']:g} s.\n\n"

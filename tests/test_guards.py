@@ -302,6 +302,16 @@ def test_predict_refuses_a_decompression_bomb_cleanly(tmp_path, monkeypatch):
     (["train", "iris-mlp", "data.name=csv", "data.path=/nowhere/rows.csv", "data.target=y"],
      "CSV file not found: /nowhere/rows.csv"),
     (["train", "digits-cnn", "data.name=image-folder", "data.dir=/nowhere/pics"], "folder not found"),
+    (["train", "digits-mlp", "model.name=mpl"], "unknown model 'mpl' (did you mean 'mlp'?)"),
+    (["train", "digits-mlp", "model.hiden=[8]"], "unknown key 'model.hiden' for model.name=mlp "
+                                                 "(did you mean 'model.hidden'?)"),
+    (["train", "digits-mlp", "data.name=digit"], "unknown data set 'digit'"),
+    (["train", "digits-mlp", "task.name=clasification"], "unknown task 'clasification'"),
+    (["train", "digits-mlp", "task.noise=0.2"], "task.noise applies to task.name=reconstruct"),
+    (["train", "cartpole-ppo", "rl.algo=ppo2"], "unknown RL algorithm 'ppo2'"),
+    (["train", "cartpole-ppo", "rl.n_step=64"], "unknown key 'rl.n_step'"),
+    (["train", "digits-mlp", "output.track=[tensorbord]"], "unknown tracker 'tensorbord'"),
+    (["train", "adding-rnn-vs-lstm", "variants.lstm.model.name=lstmm"], "variant 'lstm'"),
 ])
 def test_a_config_mistake_is_said_before_torch_is_imported(args, message):
     """Fast failure: the schema and the data paths are checked with nothing heavy imported (the
@@ -316,3 +326,51 @@ def test_a_config_mistake_is_said_before_torch_is_imported(args, message):
     out = " ".join(line for line in done.stdout.split())
     assert done.returncode == 2 and message in out, done.stdout + done.stderr[-2000:]
     assert "torch" not in imported and "Traceback" not in done.stderr
+
+
+def test_the_catalogue_of_names_is_what_the_registries_hold():
+    """gradkit.config.catalog checks names without importing torch from a generated file: it
+    must list exactly what is registered (and the full check must agree with it)."""
+    import json
+    import subprocess
+    import sys
+
+    from gradkit.config import catalog as fast
+
+    # a fresh process: other tests register their own data sets and models in this one
+    code = "import json; from gradkit.engine.configs import catalog; print(json.dumps(catalog()))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert fast.load() == json.loads(done.stdout), ("src/gradkit/config/catalog.json is stale: "
+                                                    "regenerate it with make docs")
+
+
+@pytest.mark.parametrize("overrides", [["model.name=mpl"], ["model.hiden=[8]"], ["data.name=digit"],
+                                       ["task.noise=0.2"], ["model.name=lstm", "model.widths=4"]])
+def test_the_fast_check_and_the_full_check_refuse_the_same_configs(overrides):
+    """What the catalogue refuses before torch loads, the registries refuse too (and name the
+    same key), so the fast path never rejects a config the full validation would accept."""
+    from gradkit import config as C
+    from gradkit.config import catalog as fast
+    from gradkit.engine.configs import resolve
+    from gradkit.errors import ConfigError
+
+    raw, _, where = C.gather("digits-mlp", None, overrides)
+    with pytest.raises(ConfigError) as quick:
+        fast.check(C.parse(raw, where), where)
+    with pytest.raises(ConfigError) as full:
+        resolve("digits-mlp", overrides=overrides)
+    key = overrides[-1].split("=")[0].split(".")[-1]
+    assert key in str(quick.value) and key in str(full.value)
+
+
+def test_the_fast_check_accepts_every_shipped_recipe():
+    from gradkit import config as C
+    from gradkit.config import catalog as fast
+
+    for name in C.recipe_names():
+        raw, extra, where = C.gather(name)
+        cfg = C.parse(raw, where)
+        fast.check(cfg, where)
+        for merged, source in C.variant_raws(raw, extra, cfg, where).values():
+            fast.check(C.parse(merged, source), source)

@@ -63,7 +63,7 @@ def test_value_loss_clipping_takes_the_larger_error():
 
 
 def test_replay_buffer_wraps_around_overwriting_the_oldest():
-    buf = ReplayBuffer(5, obs_dim=2)
+    buf = ReplayBuffer(5, obs_shape=2)
     for i in range(7):  # two envs per add would work too; one keeps the arithmetic plain
         buf.add(np.full((1, 2), i), np.full((1, 2), i + 1), np.array([i % 2]), np.array([float(i)]),
                 np.array([False]))
@@ -73,7 +73,7 @@ def test_replay_buffer_wraps_around_overwriting_the_oldest():
     obs, act, rew, nxt, done = buf.sample(64, np.random.default_rng(0))
     assert obs.shape == (64, 2) and torch.all(nxt[:, 0] == obs[:, 0] + 1) and torch.all(rew == obs[:, 0])
     state = buf.state_dict()
-    other = ReplayBuffer(5, obs_dim=2)
+    other = ReplayBuffer(5, obs_shape=2)
     other.load_state_dict(state)
     np.testing.assert_array_equal(other.rewards, buf.rewards)
 

@@ -407,3 +407,66 @@ def test_health_answers_while_a_heavy_request_decodes(digits, monkeypatch, how):
         thread.join(timeout=10)
     assert len(answers[0]["predictions"]) == 3 and took >= 2.4
     assert waited < 0.5, f"/health waited {waited:.2f} s behind a {took:.1f} s request"
+
+
+def test_batching_merges_concurrent_requests_and_gives_each_its_own_rows():
+    """gradkit.serve.batching: requests that arrive while the model runs go to it together; each
+    gets exactly the rows predict gives for its own inputs; a failing request fails alone; an
+    input that cannot be merged (a list of texts) runs by itself."""
+    import asyncio
+    import threading
+
+    from gradkit.serve.batching import Batcher, Batching
+
+    sizes, lock = [], threading.Lock()
+
+    def predict(x):
+        if isinstance(x, np.ndarray) and (x < 0).any():
+            raise ValueError("negative input")
+        time.sleep(0.05)  # a model call long enough for the others to queue
+        with lock:
+            sizes.append(len(x))
+        return np.asarray(x, dtype=float) * 2 if isinstance(x, np.ndarray) else np.zeros((len(x), 1))
+
+    async def scenario(batching):
+        batcher = Batcher(predict, batching)
+        inputs = [np.full((1 + i % 3, 4), float(i)) for i in range(12)]
+        inputs[5] = -inputs[5] - 1  # this request fails
+        results = await asyncio.gather(*(batcher(x) for x in inputs), batcher(["a text"]),
+                                       return_exceptions=True)
+        return inputs, results, batcher.calls
+
+    inputs, results, calls = asyncio.run(scenario(Batching(max_examples=8)))
+    assert isinstance(results[5], ValueError) and "negative" in str(results[5])
+    for i, (x, out) in enumerate(zip(inputs, results[:12])):
+        if i != 5:
+            np.testing.assert_array_equal(out, x * 2)
+    assert results[12].shape == (1, 1)
+    assert max(sizes) <= 8 and max(sizes) > 3, sizes  # merged, within the cap
+    sizes.clear()
+    inputs, results, calls_off = asyncio.run(scenario(Batching(max_examples=1)))
+    assert sorted(sizes) == sorted([len(x) for i, x in enumerate(inputs) if i != 5] + [1])  # one by one
+    assert calls_off == 13 and calls < calls_off
+
+
+def test_served_answers_are_the_same_with_and_without_batching(digits):
+    """Concurrent clients against the app with batching on get the same probabilities as with
+    batching off (and as run.predict), for their own digits."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradkit.serve import Batching
+
+    run, data, _ = digits
+    x = data.test.x[:24].numpy()
+    answers = {}
+    for mode, batching in (("on", Batching(16)), ("off", Batching(1))):
+        client = TestClient(build_app(run.dir, threads=1, batching=batching))
+        with client, ThreadPoolExecutor(8) as pool:
+            replies = list(pool.map(lambda i: client.post("/predict", json={"inputs": x[i:i + 1].tolist(),
+                                                                            "top_k": 10}).json(), range(24)))
+        assert client.get("/metadata").json()["batching"]["max_examples"] == batching.max_examples
+        answers[mode] = [{p["index"]: p["probability"] for p in r["predictions"][0]["top"]} for r in replies]
+    want = run.predict(x)
+    for mode in answers:
+        for i, got in enumerate(answers[mode]):
+            np.testing.assert_allclose([got[j] for j in range(10)], want[i], rtol=1e-5, atol=1e-6)

@@ -35,10 +35,16 @@ def serve(
         help="Most pixels of all the images of one request together (decoding is the costly part).")
     ] = 64 * 2**20,
     threads: Annotated[int, typer.Option(help="Torch threads per prediction.")] = 2,
+    batch: Annotated[int, typer.Option(
+        help="Run the examples of concurrent requests as one model call, up to N examples (1, "
+             "the default: each request alone; worth it when the model call dominates a request).")] = 1,
+    batch_window_ms: Annotated[float, typer.Option(
+        help="How long the first request of a batch waits for others, ms (0: never; requests "
+             "that arrive while the model runs are batched anyway).")] = 0.0,
 ) -> None:
     """Serve a model over HTTP: POST /predict, GET /health, /metadata; a drawing page at /."""
     guard(lambda: _serve(path, host, port, max_body_mb, max_batch, max_text_chars,
-                         max_image_pixels, max_request_pixels, threads))
+                         max_image_pixels, max_request_pixels, threads, batch, batch_window_ms))
 
 
 def _export(run_dir: Path, format: str, out: Path | None, data_dir: str | None) -> None:
@@ -54,13 +60,17 @@ def _export(run_dir: Path, format: str, out: Path | None, data_dir: str | None) 
 
 def _serve(path: Path, host: str, port: int, max_body_mb: float, max_batch: int,
                   max_text_chars: int, max_image_pixels: int, max_request_pixels: int,
-                  threads: int) -> None:
+                  threads: int, batch: int, batch_window_ms: float) -> None:
     from gradkit.errors import GradkitError
-    from gradkit.serve import Limits, serve
+    from gradkit.serve import Batching, Limits, serve
 
     if min(max_body_mb, max_batch, max_text_chars, max_image_pixels, max_request_pixels) <= 0:
         raise GradkitError("the limits (--max-body-mb, --max-batch, --max-text-chars, "
                            "--max-image-pixels, --max-request-pixels) must be positive")
     limits = Limits(int(max_body_mb * 2**20), max_batch, max_text_chars, max_image_pixels,
                     max_request_pixels)
-    serve(path, host, port, limits, threads)
+    if batch < 1 or not 0 <= batch_window_ms <= 1000:
+        raise GradkitError(f"--batch {batch} / --batch-window-ms {batch_window_ms:g}: --batch is a "
+                           "number of examples, at least 1 (1: no batching); --batch-window-ms is "
+                           "0 to 1000 (0: no waiting)")
+    serve(path, host, port, limits, threads, batching=Batching(batch, batch_window_ms))

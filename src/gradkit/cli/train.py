@@ -88,19 +88,26 @@ def train(
 
 def preflight(recipe: str | None, config: Path | None, items: list[str]) -> None:
     """The checks that need nothing heavy, run before torch and the registries are imported: the
-    recipe, the file and every override against the schema (unknown keys, types, ranges), and
-    the data file or folder a config names. The full validation follows in gradkit.engine."""
+    recipe, the file and every override against the schema (unknown keys, types, ranges), the
+    names of the data set, task, model (and the model's keys), RL algorithm and trackers against
+    the built-in catalogue (gradkit.config.catalog), and the data file or folder a config names;
+    for the config and each of its variants. The full validation follows in gradkit.engine."""
     from gradkit import config as C
+    from gradkit.config import catalog
     from gradkit.errors import DataError
 
-    raw, _, where = C.gather(recipe, config, items)
+    raw, extra, where = C.gather(recipe, config, items)
     cfg = C.parse(raw, where)
-    data = cfg.data
-    if data.name in ("csv", "text-csv") and data.path and not Path(data.path).expanduser().is_file():
-        what = "CSV" if data.name == "csv" else "text CSV"
-        raise DataError(f"data.path: {what} file not found: {Path(data.path).expanduser()}")
-    if data.name == "image-folder" and data.dir and not Path(data.dir).expanduser().is_dir():
-        raise DataError(f"data.dir: folder not found: {Path(data.dir).expanduser()}")
+    configs = [(cfg, where)] + [(C.parse(merged, source), source)
+                                for merged, source in C.variant_raws(raw, extra, cfg, where).values()]
+    for each, source in configs:
+        catalog.check(each, source)  # the registered names and each model's keys, without torch
+        data = each.data
+        if data.name in ("csv", "text-csv") and data.path and not Path(data.path).expanduser().is_file():
+            what = "CSV" if data.name == "csv" else "text CSV"
+            raise DataError(f"data.path: {what} file not found: {Path(data.path).expanduser()}")
+        if data.name == "image-folder" and data.dir and not Path(data.dir).expanduser().is_dir():
+            raise DataError(f"data.dir: folder not found: {Path(data.dir).expanduser()}")
 
 
 def _print_several(runs: dict) -> None:

@@ -16,10 +16,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from gradkit import config as C
+from gradkit.config.catalog import OPTION_PURPOSE
 from gradkit.errors import ConfigError, did_you_mean
-
-# how the messages say what a task option does, where "applies to" says too little
-OPTION_PURPOSE = {"fid": "scores generated images:", "fid_classifier": "scores generated images:"}
 
 
 def resolve(recipe: str | None = None, file: str | Path | None = None,
@@ -112,3 +110,19 @@ def _check_task_options(task_cfg: C.TaskConfig, tasks: Any, source: str) -> None
             raise ConfigError(f"invalid config ({source}): task.{key} "
                               f"{OPTION_PURPOSE.get(key, 'applies to')} task.name="
                               f"{' or '.join(users)} only, not {task_cfg.name}")
+
+
+def catalog() -> dict[str, Any]:
+    """What the registries hold, as `gradkit.config.catalog` reads it without importing them."""
+    from gradkit.data import DATASETS
+    from gradkit.models import MODELS
+    from gradkit.rl import ALGOS
+    from gradkit.tasks import TASKS
+    from gradkit.track import TRACKERS
+
+    return {"data": DATASETS.names(),
+            "tasks": {n: sorted(getattr(TASKS.get(n), "options", ())) for n in TASKS.names()},
+            "models": {n: list(MODELS.get(n).config.model_fields) for n in MODELS.names()},
+            "rl": {n: list(ALGOS.get(n).config.model_fields) for n in ALGOS.names()},
+            "trackers": list(TRACKERS)}
+

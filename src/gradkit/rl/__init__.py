@@ -27,18 +27,19 @@ class Algorithm:
     policy: Callable[..., tuple[str, Any]]  # (config, env spec) -> (checkpoint name, network that acts)
     act: Callable[..., Any]  # (Agent, observations (N, obs_dim), deterministic) -> env actions (N, ...)
     actions: tuple[str, ...] = ("discrete", "continuous")  # the action spaces it can act in
+    check: Callable[..., None] | None = None  # (config, env spec, source): refusals needing the env
 
 
 ALGOS: Registry[Algorithm] = Registry("RL algorithm")
 
 
 def register(name: str, config: type, policy: Callable[..., tuple[str, Any]],
-             act: Callable[..., Any], actions: tuple[str, ...] = ("discrete", "continuous")
-             ) -> Callable:
+             act: Callable[..., Any], actions: tuple[str, ...] = ("discrete", "continuous"),
+             check: Callable[..., None] | None = None) -> Callable:
     """Decorator: `@register("ppo", PPOConfig, policy, act)` on the algorithm's `train`."""
 
     def decorator(train: Callable[..., Any]) -> Callable[..., Any]:
-        ALGOS.register(name, Algorithm(config, train, policy, act, actions))
+        ALGOS.register(name, Algorithm(config, train, policy, act, actions, check))
         return train
 
     return decorator
@@ -47,6 +48,7 @@ def register(name: str, config: type, policy: Callable[..., tuple[str, Any]],
 def validate_rl(raw: dict[str, Any], source: str) -> dict[str, Any]:
     """The `rl:` section validated by its algorithm's config, with every default filled in."""
     from gradkit.config import format_validation_error
+    from gradkit.rl import torsos
     from gradkit.rl.envs import describe
 
     raw = dict(raw)
@@ -58,7 +60,11 @@ def validate_rl(raw: dict[str, Any], source: str) -> dict[str, Any]:
         cfg = algo.config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, algo.config, source, prefix="rl")) from None
-    action = describe(cfg.env)["action"]
+    spec = describe(cfg.env)
+    action = spec["action"]
+    torsos.check(cfg, spec, source)
+    if algo.check is not None:
+        algo.check(cfg, spec, source)
     if action not in algo.actions:
         able = [n for n in ALGOS.names() if action in ALGOS.get(n).actions]
         raise ConfigError(f"invalid config ({source}): rl.algo={cfg.algo} needs "

@@ -2,7 +2,7 @@
 
     from gradkit.rl import load_agent
     agent = load_agent("runs/cartpole-ppo/<run>")      # best checkpoint
-    action = agent.act(obs)                             # obs (obs_dim,) or (N, obs_dim)
+    action = agent.act(obs)                             # one observation, or a batch (N, ...)
 
 The observation normaliser is the one saved with the checkpoint, frozen: `act` never updates it.
 """
@@ -18,7 +18,7 @@ from torch import nn
 
 from gradkit.errors import GradkitError
 from gradkit.rl.common import EVAL_SEED, run_episodes
-from gradkit.rl.envs import RunningMeanStd, describe, require_gym
+from gradkit.rl.envs import RunningMeanStd, describe, make_env, require_gym
 
 CHECKPOINTS = ("best", "last")
 
@@ -36,11 +36,14 @@ class Agent:
     epsilon: float = 0.0  # dqn, deterministic=False: chance of a random action
 
     def observe(self, obs: np.ndarray) -> np.ndarray:
+        if self.spec.get("image"):  # as the env gives them: the torso scales them
+            return obs
         return self.obs_rms.normalize(obs) if self.obs_rms is not None else obs.astype(np.float32)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        """Actions for raw observations: (obs_dim,) -> one action, (N, obs_dim) -> N actions.
+        """Actions for raw observations: one observation (obs_shape) -> one action, a batch
+        (N, *obs_shape) -> N actions.
 
         Deterministic: PPO's mean / likeliest action, DQN's argmax Q. Otherwise PPO samples its
         policy and DQN acts at random with probability `epsilon` (the run's final rl.end_e).
@@ -48,8 +51,8 @@ class Agent:
         from gradkit.rl import ALGOS
 
         obs = np.asarray(obs)
-        single = obs.ndim == 1
-        x = torch.as_tensor(self.observe(obs[None] if single else obs))  # (N, obs_dim)
+        single = obs.ndim == len(self.spec.get("obs_shape", (1,)))
+        x = torch.as_tensor(self.observe(obs[None] if single else obs))  # (N, *obs_shape)
         action = ALGOS.get(self.algo, key="rl.algo").act(self, x, deterministic)
         return action[0] if single else action
 
@@ -99,10 +102,13 @@ def episode_frames(agent: Agent, seed: int | None = None, max_frames: int = 500)
     gym = require_gym()
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # off-screen: no display, no SDL warning
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    # a grid of bool channels (MinAtar) is drawn from the observation itself: the env renders
+    # through a matplotlib window, not to an array
+    grid = agent.spec.get("image") == "hwc" and agent.spec.get("obs_dtype") == "bool"
     try:
-        env = gym.make(agent.env_id, render_mode="rgb_array")
+        env = make_env(agent.env_id, **({} if grid else {"render_mode": "rgb_array"}))
         obs, _ = env.reset(seed=EVAL_SEED + (agent.seed if seed is None else seed) * 1000)
-        frames = [env.render()]
+        frames = [grid_frame(obs) if grid else env.render()]
     except (ImportError, gym.error.DependencyNotInstalled) as exc:
         raise GradkitError(f"rendering {agent.env_id} needs pygame: pip install 'gradkit[rl]' "
                            f"(or pip install pygame) ({exc})") from None
@@ -110,23 +116,36 @@ def episode_frames(agent: Agent, seed: int | None = None, max_frames: int = 500)
     while not done and len(frames) < max_frames:
         obs, _, terminated, truncated, _ = env.step(agent.act(obs))
         done = terminated or truncated
-        frames.append(env.render())
+        frames.append(grid_frame(obs) if grid else env.render())
     env.close()
     return frames
+
+
+def grid_frame(obs: np.ndarray) -> np.ndarray:
+    """An (H, W, C) grid of bool channels as an RGB image: each channel its own colour (a later
+    channel drawn over an earlier one), the background dark, as MinAtar's own display does."""
+    import matplotlib
+
+    n = obs.shape[-1]
+    colours = (np.asarray(matplotlib.colormaps["tab10"](np.arange(n) % 10))[:, :3] * 255).astype(np.uint8)
+    frame = np.full((*obs.shape[:2], 3), 24, np.uint8)
+    for c in range(n):
+        frame[obs[..., c].astype(bool)] = colours[c]
+    return frame
 
 
 def render_fps(env_id: str) -> int:
     """The env's own frame rate (CartPole 50, Acrobot 15), so a GIF plays in real time; GIF
     delays are whole 1/100 s, so it is kept to 10-50 fps."""
-    gym = require_gym()
-    env = gym.make(env_id)
+    env = make_env(env_id)
     fps = env.metadata.get("render_fps") or 25
     env.close()
     return int(min(50, max(10, fps)))
 
 
 def write_gif(frames: list[np.ndarray], path: str | Path, width: int = 240, fps: int = 25) -> Path:
-    """An animated, looping GIF of `frames`, downscaled to `width` pixels so it stays small.
+    """An animated, looping GIF of `frames`, `width` pixels wide (about: small frames are
+    enlarged by a whole factor) so it stays small but readable.
 
     GIF delays are in 1/100 s, so fps should divide 100; PIL merges identical consecutive frames
     (adding their delays), so `n_frames` can be below `len(frames)` while the duration is exact.
@@ -138,9 +157,10 @@ def write_gif(frames: list[np.ndarray], path: str | Path, width: int = 240, fps:
     images = []
     for frame in frames:
         image = Image.fromarray(np.asarray(frame, np.uint8))
-        scale = min(1.0, width / image.width)
+        # large screens shrink smoothly; small grids (MinAtar's 10x10) grow in whole, sharp cells
+        scale = width / image.width if image.width > width else max(1, width // image.width)
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        images.append(image.resize(size, Image.BILINEAR).quantize(64))
+        images.append(image.resize(size, Image.BILINEAR if scale < 1 else Image.NEAREST).quantize(64))
     tmp = path.with_name(f".{path.name}.tmp")
     images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
                    duration=round(1000 / fps), loop=0, optimize=True)

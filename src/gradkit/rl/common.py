@@ -18,7 +18,7 @@ from gradkit.rundir import RunDir
 from gradkit import checkpoint
 from gradkit.track import Tracker
 
-Policy = Callable[[np.ndarray], np.ndarray]  # raw observations (N, obs_dim) -> actions (N, ...)
+Policy = Callable[[np.ndarray], np.ndarray]  # raw observations (N, *obs_shape) -> actions (N, ...)
 EVAL_SEED = 10_000  # evaluation episodes start from seeds EVAL_SEED + seed*1000 + i, never trained on
 
 
@@ -37,8 +37,13 @@ class RLCommon(Section):
     stop_on_solve: bool = True  # finish when the evaluation mean reaches the threshold
     solve_threshold: float | None = None  # None: the env's spec.reward_threshold (if it has one)
     normalize_obs: bool = False  # running mean/std normalisation, saved in checkpoints
-    hidden: Widths = [64, 64]
+    hidden: Widths = [64, 64]  # the MLP's layers; after an image torso's convolutions, its FC layers
     threads: int = Field(1, ge=1)  # small MLPs on CPU run fastest on one thread
+    # what reads the observations (gradkit/rl/torsos.py): auto picks an MLP for flat vectors,
+    # `nature` (Nature DQN) for Atari-sized frames, `minatar` for small grids
+    torso: Literal["auto", "mlp", "nature", "minatar"] = "auto"
+    channels: Widths | None = None  # an image torso's convolution widths (None: the torso's own)
+    clip_reward: bool = False  # train on sign(reward) (Atari); evaluation reports raw game scores
 
 
 def mlp(sizes: list[int], activation: type[nn.Module] = nn.Tanh, out_gain: float = 1.0) -> nn.Sequential:
@@ -96,7 +101,8 @@ class Session:
         self.rl, self.seed, self.run, self.verbose, self.restored = rl, seed, run, verbose, resume
         self.tracker = tracker
         self.threshold = rl.solve_threshold if rl.solve_threshold is not None else spec["reward_threshold"]
-        self.rms = RunningMeanStd((spec["obs_dim"],))
+        self.rms = RunningMeanStd(tuple(spec.get("obs_shape", (spec["obs_dim"],))))
+        self.image = bool(spec.get("image"))
         self.episodes: list[tuple[float, int]] = []
         if resume is None:
             self.step, self.elapsed, self.next_eval, self.best = 0, 0.0, rl.eval_every, -np.inf
@@ -119,7 +125,10 @@ class Session:
         self.started = time.perf_counter() - self.elapsed
 
     def observe(self, obs: np.ndarray) -> np.ndarray:
-        """Observations as the networks see them: normalised when rl.normalize_obs."""
+        """Observations as the networks see them: normalised when rl.normalize_obs; images as
+        the env gives them (uint8 or bool: the torso scales them, buffers stay compact)."""
+        if self.image:
+            return obs
         return self.rms.normalize(obs) if self.rl.normalize_obs else obs.astype(np.float32)
 
     def record(self, info: dict) -> None:

@@ -20,6 +20,7 @@ from gradkit.rl import register
 from gradkit.rl.buffers import ReplayBuffer
 from gradkit.rl.common import RLCommon, Session, mlp
 from gradkit.rl.envs import final_obs, make_vec, valid_next
+from gradkit.rl.torsos import flat_input, image_torso
 
 
 class DQNConfig(RLCommon):
@@ -57,14 +58,28 @@ def crossed(step: int, n_envs: int, every: int) -> bool:
     return step // every != (step - n_envs) // every
 
 
+def q_network(cfg: DQNConfig, spec: dict[str, Any]) -> nn.Sequential:
+    """Observations -> one Q-value per action: an MLP, or an image torso and a linear head."""
+    torso = image_torso(cfg, spec)
+    if torso is None:
+        return nn.Sequential(*flat_input(spec), *mlp([spec["obs_dim"], *cfg.hidden, spec["n_actions"]],
+                                                     activation=nn.ReLU))
+    return nn.Sequential(torso, mlp([torso.width, spec["n_actions"]]))
+
+
 def policy(cfg: DQNConfig, spec: dict[str, Any]) -> tuple[str, nn.Module]:
     """The network that acts (the online Q-network), as checkpoints name it."""
-    return "q_net", mlp([spec["obs_dim"], *cfg.hidden, spec["n_actions"]], activation=nn.ReLU)
+    return "q_net", q_network(cfg, spec)
+
+
+def check(cfg: DQNConfig, spec: dict[str, Any], source: str) -> None:
+    """A replay memory that cannot fit in this machine's memory is refused before training."""
+    ReplayBuffer.check_fits(cfg.buffer_size, spec, source)
 
 
 @torch.no_grad()
 def act(agent: Any, x: torch.Tensor, deterministic: bool) -> np.ndarray:
-    """Observations (N, obs_dim) -> argmax Q; otherwise random with probability `agent.epsilon`."""
+    """Observations (N, *obs_shape) -> argmax Q; otherwise random with probability `agent.epsilon`."""
     action = agent.networks["q_net"](x).argmax(-1).numpy()
     if not deterministic:
         explore = np.random.random(len(action)) < agent.epsilon
@@ -72,13 +87,13 @@ def act(agent: Any, x: torch.Tensor, deterministic: bool) -> np.ndarray:
     return action
 
 
-@register("dqn", DQNConfig, policy, act, actions=("discrete",))
+@register("dqn", DQNConfig, policy, act, actions=("discrete",), check=check)
 def train(cfg: DQNConfig, s: Session, spec: dict[str, Any], seed: int) -> nn.Module:
     envs = make_vec(cfg.env, cfg.n_envs, cfg.vector)
-    q_net = mlp([spec["obs_dim"], *cfg.hidden, spec["n_actions"]], activation=nn.ReLU)
-    target = mlp([spec["obs_dim"], *cfg.hidden, spec["n_actions"]], activation=nn.ReLU)
+    q_net, target = q_network(cfg, spec), q_network(cfg, spec)
     optimizer = torch.optim.Adam(q_net.parameters(), lr=cfg.lr)
-    buf = ReplayBuffer(cfg.buffer_size, spec["obs_dim"])  # raw observations: normalised when sampled
+    # raw observations (images in their own dtype), normalised when sampled
+    buf = ReplayBuffer.for_env(cfg.buffer_size, spec)
     rng = np.random.default_rng(seed)
     if s.restored:
         q_net.load_state_dict(s.restored["models"]["q_net"])
@@ -109,6 +124,8 @@ def train(cfg: DQNConfig, s: Session, spec: dict[str, Any], seed: int) -> nn.Mod
         explore = rng.random(cfg.n_envs) < epsilon(cfg, step)
         actions[explore] = rng.integers(0, spec["n_actions"], int(explore.sum()))
         next_raw, reward, terminated, truncated, info = envs.step(actions)
+        if cfg.clip_reward:  # the episode statistics (info) keep the raw game score
+            reward = np.sign(reward)
         # the true last observation; only termination cuts the bootstrap (not a time limit)
         done = terminated | truncated
         last = final_obs(next_raw, info, done)

@@ -1,5 +1,9 @@
 """Gymnasium environments: vectorised creation, checks with clear errors, observation normaliser.
 
+Observations are flat vectors (CartPole) or images (MinAtar's 10x10xC grids, Atari screens
+after `make_env`'s preprocessing); `describe` says which, and the networks pick their torso
+from it (gradkit.rl.torsos).
+
 Two kinds of vector environment, one contract for the algorithms:
 - `sync` / `async` (any env): an episode that ends is reset *in the same step*
   (`AutoresetMode.SAME_STEP`): the returned observation starts the next episode and
@@ -32,9 +36,41 @@ def require_gym():
     return gymnasium
 
 
+# Gymnasium ids registered by a package: (prefix, module, what to install)
+PACKAGES = (("MinAtar/", "minatar", "pip install 'gradkit[rl]' (or pip install minatar)"),
+            ("ALE/", "ale_py", "pip install 'gradkit[rl]' (or pip install ale-py: the Atari ROMs "
+                               "are inside the wheel)"))
+# MinAtar's games have no time limit: a good Breakout agent would play one episode forever
+MINATAR_MAX_STEPS = 10_000
+
+
+def register_packages(env_id: str) -> None:
+    """Register the ids of the package `env_id` needs (MinAtar, the Arcade Learning Environment)."""
+    import importlib
+    import logging
+
+    gym = require_gym()
+    for prefix, module, install in PACKAGES:
+        if env_id.startswith(prefix) and env_id not in gym.envs.registry:
+            try:
+                package = importlib.import_module(module)
+                if module == "ale_py":
+                    gym.register_envs(package)
+                    package.ALEInterface.setLoggerMode(package.LoggerMode.Error)  # no banner per env
+                else:  # minatar.gym warns on the root logger that seaborn (its palette) is missing
+                    logging.disable(logging.WARNING)
+                    try:
+                        importlib.import_module("minatar.gym").register_envs()
+                    finally:
+                        logging.disable(logging.NOTSET)
+            except ImportError:
+                raise ConfigError(f"rl.env={env_id} needs the {module} package: {install}") from None
+
+
 def check_env_id(env_id: str) -> None:
     """Raise a `ConfigError` naming close registered ids when `env_id` is not registered."""
     gym = require_gym()
+    register_packages(env_id)
     ids = list(gym.envs.registry.keys())
     if env_id in ids:
         return
@@ -43,20 +79,56 @@ def check_env_id(env_id: str) -> None:
     raise ConfigError(f"rl.env: unknown Gymnasium environment id '{env_id}'{hint}")
 
 
+def is_atari(env_id: str) -> bool:
+    return env_id.startswith("ALE/")
+
+
+def make_env(env_id: str, **kwargs: Any):
+    """One env as gradkit trains on it: Atari games through Gymnasium's own preprocessing (the
+    Nature-DQN pipeline: no-op starts, frame skip 4 with max-pooling, grey 84x84, then the last 4
+    frames stacked); every other id as registered."""
+    gym = require_gym()
+    register_packages(env_id)
+    if env_id.startswith("MinAtar/") and "max_episode_steps" not in kwargs:
+        kwargs["max_episode_steps"] = MINATAR_MAX_STEPS
+    if not is_atari(env_id):
+        return gym.make(env_id, **kwargs)
+    from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
+
+    env = gym.make(env_id, frameskip=1, **kwargs)  # AtariPreprocessing skips the frames itself
+    return FrameStackObservation(AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84,
+                                                    grayscale_obs=True, scale_obs=False), 4)
+
+
+def image_layout(shape: tuple[int, ...]) -> str | None:
+    """"hwc" or "chw" for an image observation's shape (the channel axis is the shortest end),
+    "hw" for one grey frame, None for a flat vector."""
+    if len(shape) == 2:
+        return "hw"
+    if len(shape) == 3:
+        return "hwc" if shape[-1] < shape[0] else "chw"
+    return None
+
+
 def describe(env_id: str) -> dict[str, Any]:
-    """Observation size, action kind and size, and the reward threshold of a registered env."""
+    """Observations (shape, dtype, image layout), action kind and size, and the reward threshold
+    of a registered env, as gradkit makes it (`make_env`)."""
     gym = require_gym()
     check_env_id(env_id)
     try:
-        env = gym.make(env_id)
+        env = make_env(env_id)
     except gym.error.DependencyNotInstalled as exc:  # e.g. LunarLander needs Box2D
         raise ConfigError(f"rl.env={env_id} needs a package that is not installed: {exc} "
-                          "(Box2D environments: pip install 'gradkit[rl]', which brings box2d)") from None
+                          "(pip install 'gradkit[rl]' brings what the Box2D and Atari "
+                          "environments need)") from None
     try:
         obs, act = env.observation_space, env.action_space
-        if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
-            raise ConfigError(f"rl.env={env_id}: observations must be flat vectors (a 1-D Box), "
-                              f"got {obs}")
+        shape = tuple(int(n) for n in getattr(obs, "shape", None) or ())
+        layout = image_layout(shape) if isinstance(obs, gym.spaces.Box) else None
+        image = layout is not None and (obs.dtype == np.uint8 or obs.dtype == np.bool_)
+        if not isinstance(obs, gym.spaces.Box) or not (len(shape) == 1 or image):
+            raise ConfigError(f"rl.env={env_id}: observations must be flat vectors (a 1-D Box) or "
+                              f"images (an HxWxC, CxHxW or HxW Box of uint8 or bool), got {obs}")
         if isinstance(act, gym.spaces.Discrete):
             kind, n = "discrete", int(act.n)
         elif isinstance(act, gym.spaces.Box) and len(act.shape) == 1:
@@ -66,8 +138,10 @@ def describe(env_id: str) -> dict[str, Any]:
         low = high = None
         if kind == "continuous":
             low, high = act.low.astype(np.float32), act.high.astype(np.float32)
-        return {"obs_dim": int(obs.shape[0]), "action": kind, "n_actions": n, "low": low,
-                "high": high, "reward_threshold": env.spec.reward_threshold}
+        return {"obs_dim": int(np.prod(shape)), "obs_shape": shape,
+                "obs_dtype": np.dtype(obs.dtype).name, "image": layout if image else None,
+                "action": kind, "n_actions": n, "low": low, "high": high,
+                "reward_threshold": env.spec.reward_threshold}
     finally:
         env.close()
 
@@ -91,6 +165,7 @@ def make_vec(env_id: str, n_envs: int, vector: str = "auto"):
     from gymnasium.vector import AutoresetMode
     from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
+    register_packages(env_id)
     if vector == "auto":
         vector = "native" if has_native(env_id) else "sync"
     if vector == "native":
@@ -98,6 +173,11 @@ def make_vec(env_id: str, n_envs: int, vector: str = "auto"):
             raise ConfigError(f"rl.vector=native: {env_id} has no batched implementation in "
                               "Gymnasium (CartPole has); use rl.vector=auto, sync or async")
         envs = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point")
+    elif any(env_id.startswith(prefix) for prefix, _, _ in PACKAGES):  # each copy from make_env
+        from functools import partial
+
+        cls = gym.vector.AsyncVectorEnv if vector == "async" else gym.vector.SyncVectorEnv
+        envs = cls([partial(make_env, env_id)] * n_envs, autoreset_mode=AutoresetMode.SAME_STEP)
     else:
         envs = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=vector,
                             vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP})

@@ -16,11 +16,12 @@ from torch import nn
 from torch.distributions import Categorical, Normal
 
 from gradkit.rl import register
-from gradkit.rl.buffers import RolloutBuffer
+from gradkit.rl.buffers import RolloutBuffer, stored
 from gradkit.rl.common import RLCommon, Session, mlp
 from gradkit.rl.envs import final_obs, make_vec, valid_next
 from gradkit.rl.losses import approx_kl, clipped_surrogate, entropy_bonus, value_loss
 from gradkit.rl.returns import gae
+from gradkit.rl.torsos import flat_input, image_torso
 
 
 class PPOConfig(RLCommon):
@@ -42,34 +43,49 @@ class PPOConfig(RLCommon):
 
 
 class ActorCritic(nn.Module):
-    """Separate actor and critic MLPs; `continuous` adds a log-std per action dimension."""
+    """Separate actor and critic MLPs on flat vectors; on images one shared convolutional torso
+    (gradkit.rl.torsos) with a linear actor and critic head each, as in the Atari PPO of the
+    implementation details (Huang et al. 2022). `continuous` adds a log-std per action dimension.
+    """
 
-    def __init__(self, obs_dim: int, n_actions: int, hidden: list[int], continuous: bool) -> None:
+    def __init__(self, obs_dim: int, n_actions: int, hidden: list[int], continuous: bool,
+                 torso: nn.Module | None = None, inputs: list[nn.Module] | None = None) -> None:
         super().__init__()
         self.continuous = continuous
-        self.critic = mlp([obs_dim, *hidden, 1], out_gain=1.0)
-        self.actor = mlp([obs_dim, *hidden, n_actions], out_gain=0.01)  # near-uniform at start
+        self.torso = torso
+        if torso is None:  # `inputs`: a Flatten in front of the MLPs for images (rl.torso=mlp)
+            self.critic = nn.Sequential(*(inputs or []), *mlp([obs_dim, *hidden, 1], out_gain=1.0))
+            self.actor = nn.Sequential(*(inputs or []), *mlp([obs_dim, *hidden, n_actions], out_gain=0.01))
+        else:
+            self.critic = mlp([torso.width, 1], out_gain=1.0)
+            self.actor = mlp([torso.width, n_actions], out_gain=0.01)  # near-uniform at start
         if continuous:
             self.log_std = nn.Parameter(torch.zeros(n_actions))
 
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.critic(obs).squeeze(-1)  # (B,)
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs if self.torso is None else self.torso(obs)
 
-    def dist(self, obs: torch.Tensor):
-        out = self.actor(obs)  # (B, n_actions): logits or means
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.critic(self.features(obs)).squeeze(-1)  # (B,)
+
+    def _dist(self, out: torch.Tensor):
         # validate_args=False: the argument checks cost more than the tiny networks' forward pass
         if self.continuous:
             return Normal(out, self.log_std.exp().expand_as(out), validate_args=False)
         return Categorical(logits=out, validate_args=False)
 
+    def dist(self, obs: torch.Tensor):
+        return self._dist(self.actor(self.features(obs)))  # logits or means (B, n_actions)
+
     def act(self, obs: torch.Tensor, action: torch.Tensor | None = None):
         """(action, log-prob, entropy, value); log-prob and entropy summed over action dims."""
-        dist = self.dist(obs)
+        f = self.features(obs)
+        dist = self._dist(self.actor(f))
         action = dist.sample() if action is None else action
         logprob, entropy = dist.log_prob(action), dist.entropy()
         if self.continuous:
             logprob, entropy = logprob.sum(-1), entropy.sum(-1)
-        return action, logprob, entropy, self.value(obs)
+        return action, logprob, entropy, self.critic(f).squeeze(-1)
 
     @torch.inference_mode()
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -78,29 +94,35 @@ class ActorCritic(nn.Module):
         Called once per env step, so it skips the distribution object where it can: for a
         categorical policy a softmax and one multinomial draw cost half of `act` (CartPole).
         """
-        out = self.actor(obs)
+        f = self.features(obs)
+        out = self.actor(f)
+        value = self.critic(f).squeeze(-1)
         if self.continuous:
             dist = Normal(out, self.log_std.exp().expand_as(out), validate_args=False)
             action = dist.sample()
-            return action, dist.log_prob(action).sum(-1), self.value(obs)
+            return action, dist.log_prob(action).sum(-1), value
         logp = torch.log_softmax(out, -1)  # (B, n_actions)
         action = torch.multinomial(logp.exp(), 1)  # (B, 1)
-        return action.squeeze(-1), logp.gather(-1, action).squeeze(-1), self.value(obs)
+        return action.squeeze(-1), logp.gather(-1, action).squeeze(-1), value
 
     def greedy(self, obs: torch.Tensor) -> torch.Tensor:
-        out = self.actor(obs)
+        out = self.actor(self.features(obs))
         return out if self.continuous else out.argmax(-1)
+
+
+def actor_critic(cfg: PPOConfig, spec: dict[str, Any]) -> ActorCritic:
+    return ActorCritic(spec["obs_dim"], spec["n_actions"], cfg.hidden, spec["action"] == "continuous",
+                       image_torso(cfg, spec), flat_input(spec))
 
 
 def policy(cfg: PPOConfig, spec: dict[str, Any]) -> tuple[str, ActorCritic]:
     """The network that acts, as checkpoints name it."""
-    return "agent", ActorCritic(spec["obs_dim"], spec["n_actions"], cfg.hidden,
-                                spec["action"] == "continuous")
+    return "agent", actor_critic(cfg, spec)
 
 
 @torch.no_grad()
 def act(agent: Any, x: torch.Tensor, deterministic: bool) -> np.ndarray:
-    """Observations (N, obs_dim) -> actions: the mean or likeliest one, else a sample."""
+    """Observations (N, *obs_shape) -> actions: the mean or likeliest one, else a sample."""
     net = agent.networks["agent"]
     action = (net.greedy(x) if deterministic else net.dist(x).sample()).numpy()
     return np.clip(action, agent.spec["low"], agent.spec["high"]) if net.continuous else action
@@ -110,7 +132,7 @@ def act(agent: Any, x: torch.Tensor, deterministic: bool) -> np.ndarray:
 def train(cfg: PPOConfig, s: Session, spec: dict[str, Any], seed: int) -> ActorCritic:
     continuous = spec["action"] == "continuous"
     envs = make_vec(cfg.env, cfg.n_envs, cfg.vector)
-    agent = ActorCritic(spec["obs_dim"], spec["n_actions"], cfg.hidden, continuous)
+    agent = actor_critic(cfg, spec)
     optimizer = torch.optim.Adam(agent.parameters(), lr=cfg.lr, eps=1e-5)
     if s.restored:
         agent.load_state_dict(s.restored["models"]["agent"])
@@ -127,8 +149,8 @@ def train(cfg: PPOConfig, s: Session, spec: dict[str, Any], seed: int) -> ActorC
     def state() -> dict[str, Any]:
         return {"models": {"agent": agent.state_dict()}, "optims": {"agent": optimizer.state_dict()}}
 
-    buf = RolloutBuffer(cfg.n_steps, cfg.n_envs, spec["obs_dim"],
-                        (spec["n_actions"],) if continuous else ())
+    shape, dtype = stored(spec)  # images stay uint8/bool: the torso scales them
+    buf = RolloutBuffer(cfg.n_steps, cfg.n_envs, shape, (spec["n_actions"],) if continuous else (), dtype)
     step = s.step
     raw, _ = envs.reset(seed=seed + step)
     s.start_clock()
@@ -145,6 +167,8 @@ def train(cfg: PPOConfig, s: Session, spec: dict[str, Any], seed: int) -> ActorC
             action, logprob, value = agent.sample(obs)
             raw, reward, terminated, truncated, info = envs.step(to_env(action))
             done = terminated | truncated
+            if cfg.clip_reward:  # the episode statistics (info) keep the raw game score
+                reward = np.sign(reward)
             reward = torch.as_tensor(reward, dtype=torch.float32)
             cut = truncated & ~terminated
             if cut.any():  # a time limit is not a terminal state: bootstrap from V(last obs)

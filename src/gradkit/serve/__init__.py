@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gradkit.serve.batching import Batching
 from gradkit.serve.parse import Limits, RequestError
 
 DEFAULT_THREADS = 2  # torch threads per prediction: requests run side by side in a thread pool
 
 
-def build_app(path: str | Path, limits: Limits = Limits(), threads: int | None = DEFAULT_THREADS):
+def build_app(path: str | Path, limits: Limits = Limits(), threads: int | None = DEFAULT_THREADS,
+              batching: Batching = Batching()):
     """Load a run directory or bundle and return the ASGI app (for uvicorn or a test client).
 
     >>> app = build_app("my-bundle")   # then: uvicorn.run(app, port=8000)
@@ -28,11 +30,12 @@ def build_app(path: str | Path, limits: Limits = Limits(), threads: int | None =
 
     if threads:
         torch.set_num_threads(threads)
-    return create_app(load(path), limits, str(path))
+    return create_app(load(path), limits, str(path), batching)
 
 
 def serve(path: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: Limits = Limits(),
-          threads: int | None = DEFAULT_THREADS, log_level: str = "info") -> None:
+          threads: int | None = DEFAULT_THREADS, log_level: str = "info",
+          batching: Batching = Batching()) -> None:
     """Serve `path` (run directory or bundle) until interrupted."""
     from gradkit.errors import GradkitError
 
@@ -46,10 +49,10 @@ def serve(path: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: L
     except ImportError as exc:
         raise GradkitError(f"gradkit serve needs the serve extra ({exc.name} is missing): "
                            "pip install 'gradkit[serve]'") from None
-    app = build_app(path, limits, threads)
+    app = build_app(path, limits, threads, batching)
     print(f"gradkit: serving {path} on http://{host}:{port}/  (POST /predict, GET /health, "
           "GET /metadata, GET /openapi.json)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
-__all__ = ["Limits", "RequestError", "build_app", "serve"]
+__all__ = ["Batching", "Limits", "RequestError", "build_app", "serve"]

@@ -17,13 +17,16 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from gradkit.serve.batching import Batcher, Batching
 from gradkit.serve.parse import Limits, Parsed, RequestError, parse_form, parse_json, read_body
 
 SERVED = ("classes", "values", "forecasts")  # what a served model's predict() may give
 
 
-def create_app(run: Any, limits: Limits = Limits(), source: str | None = None) -> Any:
-    """The app serving a loaded gradkit Run (`gk.load(run_dir_or_bundle)`).
+def create_app(run: Any, limits: Limits = Limits(), source: str | None = None,
+               batching: Batching = Batching()) -> Any:
+    """The app serving a loaded gradkit Run (`gk.load(run_dir_or_bundle)`); concurrent requests'
+    examples run as one model call (`batching`, gradkit.serve.batching).
 
     >>> from fastapi.testclient import TestClient
     >>> client = TestClient(create_app(gk.load("runs/digits-cnn/...")))
@@ -37,8 +40,10 @@ def create_app(run: Any, limits: Limits = Limits(), source: str | None = None) -
     classes = run.spec.num_classes if run.classifies else None
     # no /docs: Swagger UI loads its scripts from a CDN; /openapi.json works offline
     app = FastAPI(title=f"gradkit: {run.config.name}", docs_url=None, redoc_url=None)
-    meta = metadata(run, limits, source)
+    meta = {**metadata(run, limits, source), "batching": vars(batching)}
     started = time.time()
+    batcher = Batcher(run.predict, batching)
+    app.state.batcher = batcher
 
     @app.exception_handler(RequestError)
     async def _bad_request(request: Request, exc: RequestError) -> JSONResponse:
@@ -72,7 +77,7 @@ def create_app(run: Any, limits: Limits = Limits(), source: str | None = None) -
         else:
             raise RequestError(415, f"content type '{kind[:60]}' is not served: send application/json "
                                     "or multipart/form-data (image files)")
-        out = await run_in_threadpool(run.predict, parsed.batch)
+        out = await batcher(parsed.batch)
         return JSONResponse(respond(run, parsed, out))
 
     # the page is read once, here, not on every GET /

@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python benchmarks/transfer.py  # about 5 minutes on 2 idle cores
 	$(BIN)/pip install -q stable-baselines3  # benchmark-only dependency of rl_cartpole.py
 	$(BIN)/python benchmarks/rl_cartpole.py  # about 15 minutes on 2 cores
+	$(BIN)/python benchmarks/rl_minatar.py  # about 1.5 hours on 2 cores: pixel DQN and PPO, 3 seeds each
 	$(BIN)/python benchmarks/wordnet_bert.py  # about an hour on 2 cores (2 full-data BERT epochs)
 
 # the CUDA tests and the GPU benchmarks (results/gpu/); without a GPU it says so and exits 0

@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             ("a model key typo (model.hiden=[8])", ["train", "digits-mlp", "model.hiden=[8]"], True, 2),
             ("an unknown data set (data.name=digit)", ["train", "digits-mlp", "data.name=digit"], True, 2),
             ("an RL key typo (rl.n_step=64)", ["train", "cartpole-ppo", "rl.n_step=64"], True, 2),
+            ("a model option's type (model.hidden=abc)", ["train", "digits-mlp", "model.hidden=abc"], True, 2),
         ]
         quiet, start = _bench.idle_check(), _bench.cpu_counters()
         rows = []

@@ -43,6 +43,8 @@ each script also measures other processes' CPU share and flags a busy machine):
     .venv/bin/python benchmarks/gpu_check.py     # on a GPU machine: CUDA tests + GPU benchmarks
     .venv/bin/python benchmarks/rl_cartpole.py   # PPO/DQN vs Stable-Baselines3 (RL Zoo) on CartPole-v1
                                                  # (needs `.venv/bin/pip install stable-baselines3`)
+    .venv/bin/python benchmarks/rl_minatar.py    # pixel DQN/PPO on MinAtar Breakout, held-out seeds;
+                                                 # their loops' steps/s against plain CleanRL-style loops
     .venv/bin/python benchmarks/summarize.py     # rewrite this file from results/*.json
 
 Each script takes `--quick` for a smoke check that writes to /tmp instead of `results/`.
@@ -372,6 +374,38 @@ def serve_load(r: dict[str, Any]) -> str:
 
 
 SECTIONS["serve_load"] = serve_load  # kept apart from the table above so that merges stay easy
+
+
+def rl_minatar(r: dict[str, Any]) -> str:
+    rows = [[f"`{x['recipe']}`", str(x["seed"]), f"{x['steps']:,}", f"{x['train_seconds']:.0f}",
+             f"{x['steps_per_second']:.0f}", f"{x['random_mean_return']:.2f}",
+             f"{x['final_mean_return']:.2f}", f"{x['best_mean_return']:.2f}",
+             "-" if x["best_within_20_min"] is None else f"{x['best_within_20_min']:.2f}"]
+            for x in r.get("runs", [])]
+    parts = [f"## rl_minatar: deep RL from pixels on {r['env']}\n\n{machine_line(r)}.\n"]
+    if r.get("quick"):
+        parts.append("`--quick` smoke run: not the benchmark's protocol.\n")
+    if rows:
+        parts.append(f"Report seeds {r['report_seeds']} (the settings were chosen on seed(s) "
+                     f"{r['tuning_seeds']}); evaluation: mean return of 20 deterministic episodes. "
+                     f"Reference: {r['reference']}.\n")
+        parts.append(table(["recipe", "seed", "env steps", "train s", "steps/s", "random",
+                            "final eval", "best eval", "best within 20 min"], rows) + "\n")
+    speed = r.get("speed") or {}
+    if speed:
+        srows = [[algo, f"{v['steps']:,}", ", ".join(f"{x:.0f}" for x in v["gradkit_steps_per_s"]),
+                  ", ".join(f"{x:.0f}" for x in v["plain_steps_per_s"]), f"{v['ratio_gradkit_to_plain']:.2f}"]
+                 for algo, v in speed.items()]
+        parts.append("Loop speed, env steps/s (one thread, no evaluation; plain: the same network "
+                     "and settings in a CleanRL-style loop written in the benchmark):\n\n"
+                     + table(["algorithm", "steps", "gradkit", "plain", "ratio (medians)"], srows) + "\n")
+    goals = [[name, t["target"], str(t["value"]), verdict(t)] for name, t in r.get("targets", {}).items()]
+    if goals:
+        parts.append(table(["target", "goal", "value", "result"], goals) + "\n")
+    return "\n".join(parts)
+
+
+SECTIONS["rl_minatar"] = rl_minatar
 
 
 def fast_failure(r: dict[str, Any]) -> str:

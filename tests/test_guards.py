@@ -312,6 +312,10 @@ def test_predict_refuses_a_decompression_bomb_cleanly(tmp_path, monkeypatch):
     (["train", "cartpole-ppo", "rl.n_step=64"], "unknown key 'rl.n_step'"),
     (["train", "digits-mlp", "output.track=[tensorbord]"], "unknown tracker 'tensorbord'"),
     (["train", "adding-rnn-vs-lstm", "variants.lstm.model.name=lstmm"], "variant 'lstm'"),
+    (["train", "digits-mlp", "model.hidden=abc"], "model.hidden: 'abc' is not a list of integers >= 1"),
+    (["train", "digits-mlp", "model.dropout=high"], "model.dropout: 'high' is not a number"),
+    (["train", "cartpole-ppo", "rl.clip_coef=-1"], "rl.clip_coef: -1 is not a number > 0"),
+    (["train", "cartpole-dqn", "rl.torso=conv"], "rl.torso: 'conv' is not one of auto, mlp, nature, minatar"),
 ])
 def test_a_config_mistake_is_said_before_torch_is_imported(args, message):
     """Fast failure: the schema and the data paths are checked with nothing heavy imported (the
@@ -346,7 +350,7 @@ def test_the_catalogue_of_names_is_what_the_registries_hold():
 
 
 @pytest.mark.parametrize("overrides", [["model.name=mpl"], ["model.hiden=[8]"], ["data.name=digit"],
-                                       ["task.noise=0.2"], ["model.name=lstm", "model.widths=4"]])
+                                       ["task.noise=0.2"], ["model.widths=4"], ["model.hidden=[0]"]])
 def test_the_fast_check_and_the_full_check_refuse_the_same_configs(overrides):
     """What the catalogue refuses before torch loads, the registries refuse too (and name the
     same key), so the fast path never rejects a config the full validation would accept."""
@@ -374,3 +378,32 @@ def test_the_fast_check_accepts_every_shipped_recipe():
         fast.check(cfg, where)
         for merged, source in C.variant_raws(raw, extra, cfg, where).values():
             fast.check(C.parse(merged, source), source)
+
+
+PROBES = ["abc", "yes", "64", 5, 0, -1, 2.5, 1e9, True, None, [8], [0], ["a"], {"a": 1}]
+
+
+def test_the_fast_check_never_refuses_a_value_the_full_check_accepts():
+    """gradkit.config.catalog.accepts, against pydantic itself: for every key of every registered
+    model and RL algorithm and a spread of probe values, a value the fast check refuses is refused
+    by the model's (algorithm's) own config class too; and it does refuse some (it checks)."""
+    from pydantic import ValidationError
+
+    from gradkit.config import catalog as fast
+    from gradkit.models import MODELS
+    from gradkit.rl import ALGOS
+
+    refused = 0
+    entries = [(MODELS.get(n).config, fast.load()["models"][n], {}) for n in MODELS.names()]
+    entries += [(ALGOS.get(n).config, fast.load()["rl"][n], {"algo": n}) for n in ALGOS.names()]
+    for cls, rules, base in entries:
+        for key, rule in rules.items():
+            if rule is None or key == "algo":
+                continue
+            for value in PROBES:
+                if fast.accepts(rule, value):
+                    continue
+                refused += 1
+                with pytest.raises(ValidationError):
+                    cls.model_validate({**base, key: value})
+    assert refused > 200

@@ -113,7 +113,9 @@ def _check_task_options(task_cfg: C.TaskConfig, tasks: Any, source: str) -> None
 
 
 def catalog() -> dict[str, Any]:
-    """What the registries hold, as `gradkit.config.catalog` reads it without importing them."""
+    """What the registries hold, as `gradkit.config.catalog` reads it without importing them: the
+    names, and for each model and RL algorithm its keys with the JSON schema of each one's type
+    (None where a validator of the class may accept more than the type says)."""
     from gradkit.data import DATASETS
     from gradkit.models import MODELS
     from gradkit.rl import ALGOS
@@ -122,7 +124,26 @@ def catalog() -> dict[str, Any]:
 
     return {"data": DATASETS.names(),
             "tasks": {n: sorted(getattr(TASKS.get(n), "options", ())) for n in TASKS.names()},
-            "models": {n: list(MODELS.get(n).config.model_fields) for n in MODELS.names()},
-            "rl": {n: list(ALGOS.get(n).config.model_fields) for n in ALGOS.names()},
+            "models": {n: _field_rules(MODELS.get(n).config) for n in MODELS.names()},
+            "rl": {n: _field_rules(ALGOS.get(n).config) for n in ALGOS.names()},
             "trackers": list(TRACKERS)}
 
+
+def _field_rules(cls: type) -> dict[str, Any]:
+    """{key: the field's JSON schema, or None when a `before`/`wrap` validator may widen it}."""
+    decorators = cls.__pydantic_decorators__
+    widened = {f for d in decorators.field_validators.values() if d.info.mode in ("before", "wrap", "plain")
+               for f in d.info.fields}
+    if any(d.info.mode in ("before", "wrap") for d in decorators.model_validators.values()):
+        widened = set(cls.model_fields)
+    props = cls.model_json_schema().get("properties", {})
+    return {key: None if key in widened else _bare(props.get(key)) for key in cls.model_fields}
+
+
+def _bare(schema: Any) -> Any:
+    """A JSON schema without the words (title, description, default): what a value must be."""
+    if isinstance(schema, dict):
+        return {k: _bare(v) for k, v in schema.items() if k not in ("title", "description", "default")}
+    if isinstance(schema, list):
+        return [_bare(v) for v in schema]
+    return schema

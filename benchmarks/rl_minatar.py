@@ -32,8 +32,9 @@ import _bench
 ENV = "MinAtar/Breakout-v1"
 RECIPES = {"dqn": "minatar-breakout-dqn", "ppo": "minatar-breakout-ppo"}
 SPEED_STEPS = {"dqn": 30_000, "ppo": 40_960}  # per measurement (DQN: after its 5,000 warm-up steps)
-REFERENCE = ("MinAtar paper (Young & Tian 2019, Fig. 2): DQN on Breakout, about 5-10 mean return "
-             "per episode after 1M frames, ~15-20 at 5M (read off the published curve)")
+REFERENCE = ("MinAtar paper (Young & Tian 2019, Fig. 2): DQN on Breakout, roughly 5-10 mean return "
+             "per episode after 1M frames and ~15-20 at 5M, as remembered from the published "
+             "curve (not rerun, not re-read here)")
 BUDGET_S = 20 * 60
 
 
@@ -263,7 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     quiet, start = _bench.idle_check(), _bench.cpu_counters()
     result: dict[str, Any] = {"benchmark": "rl_minatar", "date": _bench.now(), "quick": args.quick,
                               "machine": _bench.machine(), "env": ENV, "reference": REFERENCE,
-                              "tuning_seeds": [100], "report_seeds": seeds}
+                              "tuning_seeds": [100], "report_seeds": seeds,
+                              "notes": ["The recipes train with rl.threads=1 (one torch thread); the "
+                                        "machine line's torch threads is the process default before "
+                                        "the runs."]}
     with tempfile.TemporaryDirectory(prefix="gradkit-bench-") as tmp:
         runs = []
         for algo in ("dqn", "ppo"):

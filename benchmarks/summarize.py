@@ -402,7 +402,7 @@ def rl_minatar(r: dict[str, Any]) -> str:
     goals = [[name, t["target"], str(t["value"]), verdict(t)] for name, t in r.get("targets", {}).items()]
     if goals:
         parts.append(table(["target", "goal", "value", "result"], goals) + "\n")
-    return "\n".join(parts)
+    return "\n".join(parts) + "\n" + notes(r)
 
 
 SECTIONS["rl_minatar"] = rl_minatar

@@ -372,12 +372,16 @@ def test_the_fast_check_accepts_every_shipped_recipe():
     from gradkit import config as C
     from gradkit.config import catalog as fast
 
+    checked = []
     for name in C.recipe_names():
         raw, extra, where = C.gather(name)
         cfg = C.parse(raw, where)
-        fast.check(cfg, where)
+        fast.check(cfg, where)  # raises ConfigError on a false refusal
+        checked.append(name)
         for merged, source in C.variant_raws(raw, extra, cfg, where).values():
             fast.check(C.parse(merged, source), source)
+            checked.append(source)
+    assert len(checked) > len(C.recipe_names()) and "minatar-breakout-dqn" in checked
 
 
 PROBES = ["abc", "yes", "64", 5, 0, -1, 2.5, 1e9, True, None, [8], [0], ["a"], {"a": 1}]

@@ -6,6 +6,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from gradkit.errors import ConfigError
+
 
 class ReplayBuffer:
     """A fixed-capacity ring of transitions; the oldest are overwritten once it is full.
@@ -42,8 +44,6 @@ class ReplayBuffer:
     @staticmethod
     def check_fits(capacity: int, spec: dict[str, Any], source: str = "config") -> None:
         """A ConfigError when the buffer would take more than 80% of the memory available now."""
-        from gradkit.errors import ConfigError
-
         need, free = ReplayBuffer.bytes_needed(capacity, spec), available_memory()
         if free is None or need <= 0.8 * free:
             return

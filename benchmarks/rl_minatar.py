@@ -15,6 +15,7 @@ held-out seeds against the random policy, and gradkit's loops against plain Clea
     python benchmarks/rl_minatar.py                   # all of it: about 2 hours on 2 idle cores
     python benchmarks/rl_minatar.py --only speed      # the loop comparison (~5 minutes)
     python benchmarks/rl_minatar.py --only dqn --seeds 0
+    python benchmarks/rl_minatar.py --game spaceinvaders --only dqn   # the third recipe (~50 min)
     python benchmarks/rl_minatar.py --quick           # tiny budgets, written to /tmp
 """
 from __future__ import annotations
@@ -31,10 +32,15 @@ import _bench
 
 ENV = "MinAtar/Breakout-v1"
 RECIPES = {"dqn": "minatar-breakout-dqn", "ppo": "minatar-breakout-ppo"}
+# --game spaceinvaders: the third MinAtar recipe (DQN only), learning part only
+GAMES = {"breakout": (ENV, RECIPES),
+         "spaceinvaders": ("MinAtar/SpaceInvaders-v1", {"dqn": "minatar-spaceinvaders-dqn"})}
 SPEED_STEPS = {"dqn": 30_000, "ppo": 40_960}  # per measurement (DQN: after its 5,000 warm-up steps)
 REFERENCE = ("MinAtar paper (Young & Tian 2019, Fig. 2): DQN on Breakout, roughly 5-10 mean return "
              "per episode after 1M frames and ~15-20 at 5M, as remembered from the published "
              "curve (not rerun, not re-read here)")
+SI_REFERENCE = ("none quoted: the MinAtar paper's Space Invaders curve is not remembered reliably "
+                "enough to quote; the random policy's return on the same episodes is the reference")
 BUDGET_S = 20 * 60
 
 
@@ -44,12 +50,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", choices=("dqn", "ppo", "speed"), action="append",
                         help="run only these parts (repeatable; default: all)")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated report seeds")
+    parser.add_argument("--game", choices=sorted(GAMES), default="breakout",
+                        help="breakout (DQN, PPO, speed) or spaceinvaders (DQN learning only)")
     parser.add_argument("--quick", action="store_true", help="tiny budgets; written to /tmp")
     parser.add_argument("--out", default=None)
     return parser.parse_args(argv)
 
 
-def learn(algo: str, seed: int, root: Path, quick: bool) -> dict[str, Any]:
+def learn(algo: str, seed: int, root: Path, quick: bool, recipes: dict[str, str] = RECIPES) -> dict[str, Any]:
     import gradkit as gk
     from gradkit.rundir import RunDir
 
@@ -58,7 +66,7 @@ def learn(algo: str, seed: int, root: Path, quick: bool) -> dict[str, Any]:
     if quick and algo == "ppo":
         over = ["rl.total_steps=4096", "rl.eval_every=2048", "rl.eval_episodes=3"]
     start = time.perf_counter()
-    run = gk.train(RECIPES[algo], out=root / f"{algo}-s{seed}", verbose=False,
+    run = gk.train(recipes[algo], out=root / f"{algo}-s{seed}", verbose=False,
                    overrides=[f"seed={seed}", "output.report=false", *over])
     wall = time.perf_counter() - start
     m = run.metrics
@@ -67,7 +75,7 @@ def learn(algo: str, seed: int, root: Path, quick: bool) -> dict[str, Any]:
     random = m["baseline/random_mean_return"]
     final, best = m["eval/mean_return"], m["eval/best_mean_return"]
     within = [c for c in curve if c["seconds"] <= BUDGET_S]
-    return {"algo": algo, "recipe": RECIPES[algo], "seed": seed, "steps": m["train/steps"],
+    return {"algo": algo, "recipe": recipes[algo], "seed": seed, "steps": m["train/steps"],
             "train_seconds": m["train/seconds"], "wall_seconds": round(wall, 1),
             "steps_per_second": round(m["train/steps"] / m["train/seconds"], 1),
             "random_mean_return": random, "final_mean_return": final, "best_mean_return": best,
@@ -120,7 +128,9 @@ def plain_dqn(steps: int, seed: int) -> float:
     for step in range(total):
         if step == warm:
             start = time.perf_counter()
-        eps = max(0.1, 1.0 - 0.9 * step / 100_000)
+        # the recipe's schedule for this run's length (exploration_fraction 0.1 of total_steps), as
+        # gradkit_speed runs it: mostly greedy steps, so both loops run the network as often
+        eps = max(0.1, 1.0 - 0.9 * step / (0.1 * total))
         if rng.random() < eps:
             action = int(rng.integers(n_act))
         else:
@@ -219,8 +229,10 @@ def gradkit_speed(algo: str, steps: int, seed: int, root: Path) -> float:
     over = [f"seed={seed}", f"rl.total_steps={total}", f"rl.eval_every={total}", "rl.eval_episodes=1",
             "output.report=false"]
     if algo == "dqn":  # time the steps after the warm-up, as the plain loop does: two runs' difference
+        # the warm-up run explores on the long run's schedule (epsilon decays over 0.1 * total)
         warm = gk.train(RECIPES[algo], out=root / f"w{time.time_ns()}", verbose=False,
-                        overrides=[*over[:1], "rl.total_steps=5000", "rl.eval_every=5000", *over[3:]])
+                        overrides=[*over[:1], "rl.total_steps=5000", "rl.eval_every=5000", *over[3:],
+                                   f"rl.exploration_fraction={min(1.0, 0.1 * total / 5000)}"])
         run = gk.train(RECIPES[algo], out=root / f"s{time.time_ns()}", verbose=False, overrides=over)
         return steps / (run.metrics["train/seconds"] - warm.metrics["train/seconds"])
     run = gk.train(RECIPES[algo], out=root / f"s{time.time_ns()}", verbose=False, overrides=over)
@@ -257,13 +269,19 @@ def print_summary(result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    env, recipes = GAMES[args.game]
     parts = args.only or ["dqn", "ppo", "speed"]
-    out = _bench.output_path(args.out, "rl_minatar" + ("" if not args.only else "_" + "_".join(parts)),
+    if args.game != "breakout":
+        if set(parts) - set(recipes):
+            raise SystemExit(f"--game {args.game}: only --only {' / '.join(recipes)} (a learning run)")
+    game = "" if args.game == "breakout" else "_" + args.game
+    out = _bench.output_path(args.out, "rl_minatar" + game + ("" if not args.only else "_" + "_".join(parts)),
                              args.quick)
     seeds = [int(s) for s in args.seeds.split(",")]
     quiet, start = _bench.idle_check(), _bench.cpu_counters()
     result: dict[str, Any] = {"benchmark": "rl_minatar", "date": _bench.now(), "quick": args.quick,
-                              "machine": _bench.machine(), "env": ENV, "reference": REFERENCE,
+                              "machine": _bench.machine(), "env": env,
+                              "reference": REFERENCE if args.game == "breakout" else SI_REFERENCE,
                               "tuning_seeds": [100], "report_seeds": seeds,
                               "notes": ["The recipes train with rl.threads=1 (one torch thread); the "
                                         "machine line's torch threads is the process default before "
@@ -273,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         for algo in ("dqn", "ppo"):
             if algo in parts:
                 for seed in seeds:
-                    runs.append(learn(algo, seed, Path(tmp), args.quick))
+                    runs.append(learn(algo, seed, Path(tmp), args.quick, recipes))
                     print_summary({"runs": runs[-1:]})
         if runs:
             result["runs"] = runs

@@ -120,8 +120,10 @@ def train(cfg: DQNConfig, s: Session, spec: dict[str, Any], seed: int) -> nn.Mod
         # ---- act epsilon-greedily and store the transitions
         if cfg.normalize_obs:
             s.rms.update(raw)
-        actions = policy(raw)
+        # exploration is drawn first so that the network runs only when some env exploits (early on
+        # most steps explore); the random stream is the same as computing the greedy action always
         explore = rng.random(cfg.n_envs) < epsilon(cfg, step)
+        actions = np.zeros(cfg.n_envs, np.int64) if explore.all() else policy(raw)
         actions[explore] = rng.integers(0, spec["n_actions"], int(explore.sum()))
         next_raw, reward, terminated, truncated, info = envs.step(actions)
         if cfg.clip_reward:  # the episode statistics (info) keep the raw game score

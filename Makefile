@@ -1,4 +1,5 @@
-# make demo: set up .venv and train the embedded default (digits-cnn); make test: the whole suite.
+# make demo: set up .venv and train the embedded default (digits-cnn); make test: the whole suite;
+# make docs: the generated pages and the documentation site (site/).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -19,7 +20,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q $(TORCH) || $(BIN)/pip install -q torch torchvision
-	$(BIN)/pip install -q -e ".[dev,text,series,rl,vision,explain,track,tune,export,serve]"
+	$(BIN)/pip install -q -e ".[dev,docs,text,series,rl,vision,explain,track,tune,export,serve]"
 	$(BIN)/pip install -q $(FEDERATED) && $(BIN)/pip install -q --no-deps $(FLWR)
 	touch $@
 
@@ -58,6 +59,8 @@ gpu-check: install
 docs: install
 	$(BIN)/gradkit recipes --markdown > docs/recipes.md
 	$(BIN)/python -c 'import json; from gradkit.engine.configs import catalog; print(json.dumps(catalog(), indent=1))' > src/gradkit/config/catalog.json  # the names preflight knows
+	$(BIN)/python -m gradkit.config_doc > docs/reference/config.md  # every config key, from the code
+	$(BIN)/python -m mkdocs build --strict  # the site, into site/ (gradkit docs says where)
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site

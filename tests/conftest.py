@@ -5,6 +5,12 @@ from pathlib import Path
 import pytest
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+GUIDES = Path(__file__).resolve().parents[1] / "docs" / "guides"
+
+
+def english_text() -> str:
+    """Real English prose that is always here: the documentation site's guides, in name order."""
+    return "\n\n".join(p.read_text(encoding="utf-8") for p in sorted(GUIDES.glob("*.md")))
 
 
 def fashion_available() -> bool:

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from typer.testing import CliRunner
 
 import gradkit as gk
+from conftest import english_text
 from gradkit.cli import app
 from gradkit.data import DataSpec
 from gradkit.errors import DataError
@@ -18,7 +19,6 @@ from gradkit.models import build
 from gradkit.models.transformer import scaled_dot_product_attention
 from gradkit.training.loop import better
 
-README = Path(__file__).resolve().parents[1] / "README.md"  # real English text, always here
 WORDNET = Path("/usr/share/wordnet")
 needs_wordnet = pytest.mark.skipif(not (WORDNET / "data.noun").is_file(),
                                    reason="WordNet not installed: `apt-get install wordnet-base`")
@@ -39,7 +39,7 @@ def stream(split):
 
 
 def test_split_is_chronological_and_targets_are_shifted_inputs(tmp_path):
-    text = README.read_text(encoding="utf-8")[:6000]
+    text = english_text()[:6000]
     text = "".join(c for c in text if c in set(text[:4000]))  # no character unseen in training
     ds = gk.data.load("text-file", path=text_file(tmp_path, text), max_length=16,
                       val_fraction=0.1, test_fraction=0.1, lowercase=False)
@@ -184,7 +184,7 @@ def test_ngram_baselines_match_counting_by_hand():
 def lm_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("charlm")
     path = root / "readme.txt"
-    path.write_text(README.read_text(encoding="utf-8")[:20000], encoding="utf-8")
+    path.write_text(english_text()[:20000], encoding="utf-8")
     return gk.train("charlm-lstm", out=root / "run", verbose=False, overrides=[
         "data.name=text-file", f"data.path={path}", "data.max_length=32", "model.hidden=32",
         "model.embed_dim=16", "train.epochs=1", "train.batch_size=32"])
@@ -225,7 +225,7 @@ def test_cli_sample(lm_run):
     first, second = runner.invoke(app, args), runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert first.output == second.output and first.output.startswith("The ")
-    out = runner.invoke(app, ["sample", str(lm_run.dir), "--prompt", "é", "--tokens", "5"])
+    out = runner.invoke(app, ["sample", str(lm_run.dir), "--prompt", "☃", "--tokens", "5"])
     assert out.exit_code == 0 and "read as [UNK]" in out.output
     out = runner.invoke(app, ["sample", str(lm_run.dir), "--temperature", "-1"])
     assert out.exit_code == 2 and "temperature must be 0" in out.output

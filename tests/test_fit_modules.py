@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 import gradkit as gk
+from conftest import english_text
 from gradkit.errors import ConfigError
 
 from nets import CharLSTM, TinyVAE
@@ -72,7 +73,7 @@ def test_a_users_gan_as_a_pair(digits, tmp_path):
 def test_a_users_language_model_on_text(tmp_path):
     from gradkit.config import DataConfig
 
-    text = (__import__("pathlib").Path(gk.__file__).parents[2] / "README.md").read_text()
+    text = english_text()[:56000]  # real English prose
     options = {"max_length": 48, "vocab_size": 100}
     chars = gk.data.from_arrays(text, options=DataConfig(name="arrays", **options)).spec.vocab_size
     torch.manual_seed(0)

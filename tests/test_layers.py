@@ -26,7 +26,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "capabilities": ("gradkit.variants", "gradkit.tune", "gradkit.federated",
                      "gradkit.distributed", "gradkit.explain", "gradkit.export", "gradkit.serve",
                      "gradkit.sampling", "gradkit.embeddings", "gradkit.doctor", "gradkit.recipes_doc",
-                     "gradkit.lessons"),
+                     "gradkit.lessons", "gradkit.config_doc"),
     "face": ("gradkit.api", "gradkit.cli", "gradkit.__main__"),
 }
 ORDER = list(LAYERS)

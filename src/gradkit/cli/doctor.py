@@ -1,6 +1,8 @@
-"""`gradkit doctor`: the installation, and a recipe's data set checked before training."""
+"""`gradkit doctor`: the installation, and a recipe's data set checked before training; `gradkit docs`:
+where the built documentation site is."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -30,3 +32,21 @@ def doctor(
 
     for line in report_lines(data_dir):
         console.print(line, highlight=False)
+
+
+@app.command()
+def docs(open_: Annotated[bool, typer.Option("--open", help="Also open it in the default web browser.")] = False,
+         site: Annotated[Optional[Path], typer.Option(help="The built site's folder (default: site/ "
+                                                      "in the gradkit checkout).")] = None) -> None:
+    """Where the documentation site is, for offline reading (built by `make docs` into site/)."""
+    root = Path(__file__).resolve().parents[3]  # the checkout an editable install runs from
+    index = (site or root / "site") / "index.html"
+    if not index.is_file():
+        fail(f"the documentation site is not built ({index} is missing): run `make docs` in the "
+             f"gradkit checkout, or read the pages as Markdown in its docs/ folder")
+    console.print(index.as_uri(), highlight=False)
+    if open_:
+        import webbrowser
+
+        if not webbrowser.open(index.as_uri()):
+            fail(f"no web browser could be started here: open {index} yourself")

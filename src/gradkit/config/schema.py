@@ -28,15 +28,15 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    name: str = "digits"
+    name: str = "digits"  # the data set (see Data sets below); `csv`, `image-folder`, ... read yours
     path: str | None = None  # a CSV file for `csv`
     dir: str | None = None  # where to look for (or download) a named data set first
     target: str | None = None  # target column for `csv`
-    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)  # carved from train, stratified, for validation
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)  # only for sets without a test split
     limit: int | None = Field(None, ge=10)  # keep a stratified subset of N training examples
-    augment: list[Literal["flip", "crop"]] = []
-    download: bool = True
+    augment: list[Literal["flip", "crop"]] = []  # images: random flips / padded crops per training batch
+    download: bool = True  # fetch a named set into the cache when it is found nowhere on disk
     # image-folder only:
     image_size: int | None = Field(None, ge=1)  # resize to N x N; null: the first image's size
     channels: Literal[1, 3] | None = None  # grey or RGB; null: as the first image
@@ -47,10 +47,10 @@ class DataConfig(Section):
     # wordpiece/bpe/word: a vocabulary learnt on train only; pretrained: the tokenizer of
     # `data.pretrained` (set from model.pretrained for model.name=bert)
     tokenizer: Literal["wordpiece", "bpe", "word", "pretrained"] = "wordpiece"
-    pretrained: str | None = None
-    vocab_size: int = Field(8000, ge=10)
+    pretrained: str | None = None  # tokenizer=pretrained: whose tokenizer (a model name or folder)
+    vocab_size: int = Field(8000, ge=10)  # tokens in a vocabulary learnt on train
     max_length: int = Field(64, ge=1)  # tokens kept per text; longer texts are truncated (counted)
-    lowercase: bool = True
+    lowercase: bool = True  # lowercase texts before tokenising (a learnt vocabulary)
     top_k: int | None = Field(None, ge=2)  # keep the K most frequent labels
     pos: Literal["noun", "verb", "adj", "adv", "all"] = "noun"  # wordnet-supersenses: part of speech
     # series only (series-csv, sunspots, co2, nile); splits are chronological: train, val, test
@@ -81,8 +81,8 @@ class DataConfig(Section):
 
 
 class TaskConfig(Section):
-    name: str = "classification"
-    loss: Literal["auto", "cross_entropy", "bce", "mse", "mae", "huber"] = "auto"
+    name: str = "classification"  # the task: decides the loss, metrics, baselines and report
+    loss: Literal["auto", "cross_entropy", "bce", "mse", "mae", "huber"] = "auto"  # auto: the task's own
     # classification: soft targets; gan: one-sided, real images get target 1 - label_smoothing
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     # reconstruct: std of the Gaussian noise added to inputs (pixels in [0, 1]): a denoising AE
@@ -91,7 +91,7 @@ class TaskConfig(Section):
     # vae, gan: images generated at the end and scored by FID in a gradkit classifier's features
     # (0: skip); fid_classifier: that classifier's run directory (None: one trained once, cached)
     fid: int = Field(0, ge=0)
-    fid_classifier: str | None = None
+    fid_classifier: str | None = None  # a classifier run directory whose features score FID
 
     # which task reads which of these options is the task's to say (`Task.options`); a value set
     # for a task that ignores it is refused by gradkit.engine.configs
@@ -106,12 +106,12 @@ class TaskConfig(Section):
 
 
 class OptimConfig(Section):
-    name: Literal["sgd", "rmsprop", "adam", "adamw"] = "adam"
-    lr: float = Field(1e-3, gt=0.0)
+    name: Literal["sgd", "rmsprop", "adam", "adamw"] = "adam"  # the torch.optim optimiser
+    lr: float = Field(1e-3, gt=0.0)  # the learning rate (the peak one under a schedule)
     weight_decay: float = Field(0.0, ge=0.0)  # L2 penalty (decoupled for adamw)
-    momentum: float = Field(0.0, ge=0.0, lt=1.0)
-    nesterov: bool = False
-    betas: tuple[float, float] = (0.9, 0.999)
+    momentum: float = Field(0.0, ge=0.0, lt=1.0)  # sgd and rmsprop
+    nesterov: bool = False  # sgd: Nesterov momentum
+    betas: tuple[float, float] = (0.9, 0.999)  # adam, adamw: the moment decay rates
     alpha: float = 0.99  # RMSprop smoothing constant
     # linear: decay to 0 at the end (BERT fine-tuning's schedule, with warmup_epochs)
     schedule: Literal["none", "step", "cosine", "onecycle", "linear"] = "none"
@@ -123,18 +123,18 @@ class OptimConfig(Section):
 
 
 class TrainConfig(Section):
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(64, ge=1)
-    eval_batch_size: int = Field(1024, ge=1)
+    epochs: int = Field(10, ge=1)  # passes over the training split
+    batch_size: int = Field(64, ge=1)  # examples per optimiser step (global, over every rank)
+    eval_batch_size: int = Field(1024, ge=1)  # examples per batch when evaluating
     grad_clip: float | None = Field(None, gt=0.0)  # max global gradient norm
     precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"  # auto: bf16 where native
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     monitor: str = "val/loss"  # metric for best checkpoint and early stopping
     patience: int | None = Field(None, ge=1)  # early stopping after N epochs without improvement
     time_limit: float | None = Field(None, gt=0.0)  # seconds of training: stop after the epoch that reaches it
-    deterministic: bool = False
-    threads: int | None = Field(None, ge=1)
-    channels_last: bool = False
+    deterministic: bool = False  # deterministic kernels: the same weights from the same seed
+    threads: int | None = Field(None, ge=1)  # torch threads; null: torch's default (the cores)
+    channels_last: bool = False  # images in channels-last memory layout (faster bf16 convolutions)
     unfreeze_at_epoch: int | None = Field(None, ge=1)  # with a frozen backbone: train it all from epoch N
     # distributed runs (--nproc, torchrun): seconds a rank waits in a collective before the run
     # stops with an error naming the rank that stalled; covers rank 0's validation and checkpoint
@@ -151,7 +151,7 @@ class TrainConfig(Section):
 class OutputConfig(Section):
     dir: str = "runs"  # runs go to DIR/<name>/<timestamp>-<seed>/
     run_dir: str | None = None  # an exact run directory (`--out`)
-    report: bool = True
+    report: bool = True  # write report.html at the end
     samples: int = Field(48, ge=0)  # test examples kept for the report's prediction grid
     # classifiers: explain a few test predictions at the end (integrated gradients, Captum) for
     # the report's Explanations section; false skips it (`gradkit explain RUN_DIR` adds it later)
@@ -159,11 +159,11 @@ class OutputConfig(Section):
     # experiment trackers fed beside the run directory: any of tensorboard, mlflow, wandb
     # (gradkit/track); track_every: optimiser steps between their `batch/` training points
     track: list[str] = []
-    track_every: int = Field(50, ge=1)
+    track_every: int = Field(50, ge=1)  # optimiser steps between the trackers' batch/ points
     # per-layer gradient norms every grad_norms_every optimiser steps (step 0 included), into
     # artifacts/grad_norms.json and the report (gradkit/training/gradnorms.py)
     grad_norms: bool = False
-    grad_norms_every: int = Field(20, ge=1)
+    grad_norms_every: int = Field(20, ge=1)  # optimiser steps between gradient-norm records
     # also measure the final model on the training split (eval mode, no augmentation):
     # trainset/* metrics and gap/* = trainset - test, the generalisation gap (overfitting)
     train_metrics: bool = False
@@ -185,10 +185,10 @@ class FederatedConfig(Section):
     (gradkit/federated). A recipe with this section is a federated recipe."""
 
     clients: int = Field(10, ge=1)  # simulated clients (Flower SuperNodes), one data partition each
-    rounds: int = Field(20, ge=1)
+    rounds: int = Field(20, ge=1)  # rounds of sampling, local training and aggregation
     fraction: float = Field(0.5, gt=0.0, le=1.0)  # clients sampled to train in each round
     local_epochs: int = Field(1, ge=1)  # epochs each sampled client trains on its partition per round
-    strategy: Literal["fedavg", "fedprox"] = "fedavg"
+    strategy: Literal["fedavg", "fedprox"] = "fedavg"  # Flower's FedAvg or FedProx
     proximal_mu: float = Field(0.01, ge=0.0)  # fedprox: weight of (mu/2)·||w - w_global||²
     partition: str = "iid"  # iid | dirichlet:ALPHA | shards:K (gradkit/federated/partition.py)
     # differential privacy (Flower's fixed-clipping wrappers): clip each client's update to
@@ -233,22 +233,22 @@ class LessonConfig(Section):
     of the recipe, the checks that would support it, and what the verdict cannot see."""
 
     claim: str  # the claim in the article's words
-    checks: list[LessonCheck] = Field(min_length=1)
+    checks: list[LessonCheck] = Field(min_length=1)  # the measurable readings of the claim
     # "epochs/seconds to reach": the per-epoch metric and the value (val/accuracy, 0.85)
     reach_metric: str | None = None
-    reach_value: float | None = None
+    reach_value: float | None = None  # the value of reach_metric that counts as reached
     # a dotted config key the variants vary (data.limit): results plotted against it
     axis: str | None = None
-    axis_log: bool = False
+    axis_log: bool = False  # plot the axis on a log scale
     caveats: str = ""  # what the measurement does not show (data, sizes, budgets)
 
 
 class RunConfig(Section):
-    name: str = "custom"
-    description: str = ""
+    name: str = "custom"  # the run's name: runs go to output.dir/<name>/
+    description: str = ""  # one line on what the run is, for `gradkit recipes` and the report
     reproduces: str = ""  # what the recipe reproduces, for `gradkit recipes`
     reaches: str = ""  # the figure it reaches on the reference machine, for docs/recipes.md
-    seed: int = 0
+    seed: int = 0  # seeds the data split, initialisation and batch order
     data: DataConfig = DataConfig()
     model: dict[str, Any] = {"name": "mlp"}
     task: TaskConfig = TaskConfig()

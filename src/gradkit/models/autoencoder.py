@@ -22,11 +22,11 @@ from gradkit.models.layers import Activation, activation
 
 
 class AutoencoderConfig(Section):
-    arch: Literal["mlp", "conv"] = "mlp"
+    arch: Literal["mlp", "conv"] = "mlp"  # dense layers, or stride-2 convolutions
     hidden: Widths = [256]  # mlp: encoder hidden widths (the decoder mirrors them)
     channels: Widths = [32, 64]  # conv: stride-2 conv blocks, each halves H and W
     latent: int = Field(64, ge=1)  # size of the code z
-    activation: Activation = "relu"
+    activation: Activation = "relu"  # after every hidden layer
 
 
 def check_conv_shape(input_shape: tuple[int, ...], blocks: int, model: str = "model.arch=conv") -> None:

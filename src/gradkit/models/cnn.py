@@ -14,17 +14,17 @@ from gradkit.models.layers import Activation, activation
 
 class CNNConfig(Section):
     channels: Widths = [32, 64]  # output channels of each conv block
-    convs_per_block: int = Field(1, ge=1)
-    kernel_size: int = Field(3, ge=1)
-    padding: Literal["same", "valid"] = "same"
+    convs_per_block: int = Field(1, ge=1)  # conv layers in each block, before its pooling
+    kernel_size: int = Field(3, ge=1)  # square kernels of this size
+    padding: Literal["same", "valid"] = "same"  # same: keep H and W; valid: no padding
     pool: Literal["max", "avg", "none"] = "max"  # 2x2 pooling after each block
     pool_last: bool = True  # pool after the last block too
     # the blocks (1 = the first) followed by pooling; None: every block (the last one as
     # pool_last says). [2] is the PyTorch article's conv-conv-pool
     pool_after: list[int] | None = None
     global_pool: bool = False  # average over space before the head instead of flattening
-    batch_norm: bool = True
-    activation: Activation = "relu"
+    batch_norm: bool = True  # batch norm after each conv
+    activation: Activation = "relu"  # after each conv and dense layer
     hidden: Widths = [128]  # dense layers of the head
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # before each dense layer of the head
 

@@ -24,7 +24,7 @@ from gradkit.models.autoencoder import check_conv_shape
 
 
 class GANConfig(Section):
-    arch: Literal["mlp", "dcgan"] = "mlp"
+    arch: Literal["mlp", "dcgan"] = "mlp"  # the articles' MLP GAN, or a small DCGAN
     noise_dim: int = Field(100, ge=1)  # size of the generator's input z ~ N(0, I)
     hidden: int = Field(256, ge=1)  # mlp: the one hidden layer of each network
     channels: int = Field(32, ge=1)  # dcgan: D's first conv width (then 2x); G mirrors it

@@ -13,9 +13,9 @@ from gradkit.models.layers import Activation, activation
 
 class MLPConfig(Section):
     hidden: Widths = [128, 64]  # widths of the hidden layers; [] is a linear model
-    activation: Activation = "relu"
+    activation: Activation = "relu"  # after every hidden layer
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # after every hidden activation
-    batch_norm: bool = False
+    batch_norm: bool = False  # batch norm before every hidden activation
 
 
 class SimpleNNConfig(MLPConfig):

@@ -11,7 +11,7 @@ from gradkit.models import register
 class ResNetConfig(Section):
     widths: Widths = [16, 32, 64]  # channels per stage; each later stage halves H and W
     blocks: int = Field(2, ge=1)  # basic blocks per stage
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)  # before the head
 
 
 class BasicBlock(nn.Module):

@@ -22,8 +22,8 @@ CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 class RNNConfig(Section):
     embed_dim: int = Field(128, ge=1)  # text: width of the token embedding
     hidden: int = Field(128, ge=1)  # hidden state size per direction
-    layers: int = Field(1, ge=1)
-    bidirectional: bool = False
+    layers: int = Field(1, ge=1)  # stacked recurrent layers
+    bidirectional: bool = False  # also read the sequence backwards (doubles the output width)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # between stacked layers and before the head
     pool: Literal["last", "mean", "max"] = "last"  # many-to-one: how steps become one vector
     head: Literal["many-to-one", "many-to-many"] = "many-to-one"  # one output, or one per step

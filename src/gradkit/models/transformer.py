@@ -30,11 +30,11 @@ from gradkit.models.layers import SequenceInput
 class TransformerConfig(Section):
     dim: int = Field(128, ge=2)  # model width (embedding size)
     heads: int = Field(4, ge=1)  # dim must divide by heads
-    layers: int = Field(2, ge=1)
+    layers: int = Field(2, ge=1)  # encoder blocks
     ff_dim: int = Field(256, ge=1)  # hidden width of each block's feed-forward part
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    activation: Literal["relu", "gelu"] = "gelu"
-    positions: Literal["sinusoidal", "learned"] = "sinusoidal"
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)  # in attention, feed-forward and embeddings
+    activation: Literal["relu", "gelu"] = "gelu"  # of the feed-forward part
+    positions: Literal["sinusoidal", "learned"] = "sinusoidal"  # how token positions are encoded
     pool: Literal["mean", "cls", "max"] = "mean"  # many-to-one: how the tokens become one vector
     attention: Literal["bidirectional", "causal"] = "bidirectional"  # causal: no token sees later ones
     head: Literal["many-to-one", "many-to-many"] = "many-to-one"  # one output, or one per token

@@ -22,8 +22,8 @@ from gradkit.models.autoencoder import AutoencoderConfig, decoder, encoder
 
 class VAEConfig(AutoencoderConfig):
     hidden: Widths = [400]  # Kingma & Welling's MNIST VAE: 400 hidden units, 20 latents
-    latent: int = Field(20, ge=1)
-    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
+    latent: int = Field(20, ge=1)  # size of the code z
+    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"  # p(x|z) per pixel: Bernoulli (binary cross-entropy), or Gaussian with one learnt sigma
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

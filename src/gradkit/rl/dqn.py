@@ -24,24 +24,24 @@ from gradkit.rl.torsos import flat_input, image_torso
 
 
 class DQNConfig(RLCommon):
-    algo: Literal["dqn"] = "dqn"
+    algo: Literal["dqn"] = "dqn"  # Deep Q-Network (Mnih et al. 2015), discrete actions
     n_envs: int = Field(1, ge=1)
     hidden: Widths = [120, 84]
-    lr: float = Field(2.5e-4, gt=0.0)
-    buffer_size: int = Field(10_000, ge=1)
+    lr: float = Field(2.5e-4, gt=0.0)  # Adam's learning rate
+    buffer_size: int = Field(10_000, ge=1)  # transitions the replay memory holds (oldest overwritten)
     save_buffer: bool = False  # keep the replay buffer in checkpoints (exact resume, larger files)
-    gamma: float = Field(0.99, gt=0.0, le=1.0)
+    gamma: float = Field(0.99, gt=0.0, le=1.0)  # discount factor of the TD target
     tau: float = Field(1.0, gt=0.0, le=1.0)  # 1: hard copy; < 1: Polyak averaging
     target_update_every: int = Field(500, ge=1)  # env steps between target-network updates
-    batch_size: int = Field(128, ge=1)
-    start_e: float = Field(1.0, ge=0.0, le=1.0)
-    end_e: float = Field(0.05, ge=0.0, le=1.0)
+    batch_size: int = Field(128, ge=1)  # transitions per minibatch
+    start_e: float = Field(1.0, ge=0.0, le=1.0)  # epsilon (probability of a random action) at the start
+    end_e: float = Field(0.05, ge=0.0, le=1.0)  # epsilon after the exploration_fraction
     exploration_fraction: float = Field(0.5, gt=0.0, le=1.0)  # of total_steps to decay epsilon over
     learning_starts: int = Field(10_000, ge=0)  # env steps of experience before the first update
     train_frequency: int = Field(10, ge=1)  # env steps between updates
     gradient_steps: int = Field(1, ge=1)  # minibatch steps per update
     double_dqn: bool = False  # the online net picks the next action, the target net scores it
-    max_grad_norm: float | None = Field(10.0, gt=0.0)
+    max_grad_norm: float | None = Field(10.0, gt=0.0)  # clip the gradient norm; null: no clipping
     # mse, as CleanRL: with Adam at lr 2.5e-4 on CartPole, Huber let Q grow past the 1/(1-gamma)
     # bound (to ~300 in 1,500 updates on random data, measured) while mse settled near 20
     loss: Literal["mse", "huber"] = "mse"

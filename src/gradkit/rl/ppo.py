@@ -25,20 +25,20 @@ from gradkit.rl.torsos import flat_input, image_torso
 
 
 class PPOConfig(RLCommon):
-    algo: Literal["ppo"] = "ppo"
-    lr: float = Field(2.5e-4, gt=0.0)
+    algo: Literal["ppo"] = "ppo"  # Proximal Policy Optimization (Schulman et al. 2017)
+    lr: float = Field(2.5e-4, gt=0.0)  # Adam's learning rate (its start, with anneal_lr)
     anneal_lr: bool = True  # decay lr linearly to 0 at total_steps
     n_steps: int = Field(128, ge=1)  # steps per env per rollout
-    gamma: float = Field(0.99, gt=0.0, le=1.0)
-    gae_lambda: float = Field(0.95, ge=0.0, le=1.0)
-    n_minibatches: int = Field(4, ge=1)
-    update_epochs: int = Field(4, ge=1)
+    gamma: float = Field(0.99, gt=0.0, le=1.0)  # discount factor
+    gae_lambda: float = Field(0.95, ge=0.0, le=1.0)  # GAE's lambda: bias (0) against variance (1)
+    n_minibatches: int = Field(4, ge=1)  # minibatches each rollout is cut into per epoch
+    update_epochs: int = Field(4, ge=1)  # passes over each rollout
     norm_adv: bool = True  # normalise advantages per minibatch
-    clip_coef: float = Field(0.2, gt=0.0)
+    clip_coef: float = Field(0.2, gt=0.0)  # the probability ratio is clipped to 1 ± this
     clip_vloss: bool = True  # clip the value update to clip_coef around the old value
-    ent_coef: float = Field(0.01, ge=0.0)
-    vf_coef: float = Field(0.5, ge=0.0)
-    max_grad_norm: float = Field(0.5, gt=0.0)
+    ent_coef: float = Field(0.01, ge=0.0)  # weight of the entropy bonus
+    vf_coef: float = Field(0.5, ge=0.0)  # weight of the value loss
+    max_grad_norm: float = Field(0.5, gt=0.0)  # clip the gradient norm to this
     target_kl: float | None = Field(None, gt=0.0)  # stop the epochs early past this approx. KL
 
 

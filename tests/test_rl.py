@@ -177,7 +177,8 @@ def test_rl_report_has_the_results_section(tmp_path):
                    rl={"algo": "ppo", "n_envs": 2, "n_steps": 64, "total_steps": 256,
                        "eval_every": 128, "eval_episodes": 2})
     html = (run.dir / "report.html").read_text()
-    assert '<section id="rl">' in html and html.count("data:image/png") >= 3
+    assert '<section id="curves">' in html and '<section id="episode">' in html
+    assert html.count("data:image/png") >= 3
     try:  # the episode animation needs pygame; without it the report says so instead
         import pygame  # noqa: F401
     except ImportError:

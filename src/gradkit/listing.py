@@ -50,6 +50,11 @@ def _damaged(path: Path, loaded: dict[str, dict[str, Any] | None]) -> list[str]:
     return bad
 
 
+def _is_rl(info: dict[str, Any]) -> bool:
+    spec = info.get("spec")
+    return isinstance(spec, dict) and spec.get("task") == "rl"
+
+
 def _number(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
 
@@ -59,7 +64,7 @@ def find_runs(root: str | Path) -> list[Path]:
                   key=lambda p: p.stat().st_mtime, reverse=True)
 
 
-KEYS = ("test/accuracy", "test/f1_macro", "test/rmse")
+KEYS = ("test/accuracy", "test/f1_macro", "test/rmse", "eval/best_mean_return")  # the last: RL runs
 
 
 def list_runs(root: str | Path, seeds: bool = False) -> list[dict[str, str]]:
@@ -73,7 +78,9 @@ def list_runs(root: str | Path, seeds: bool = False) -> list[dict[str, str]]:
         seconds = info.get("train_seconds")
         row = {"run": str(path),
                "status": f"damaged: {', '.join(bad)}" if bad else str(info.get("status", "?")),
-               "epochs": str(info.get("epochs_completed", "") or ""),
+               # an RL run counts environment steps, not epochs
+               "epochs": (f"{info['steps']:,} steps" if _is_rl(info) and isinstance(info.get("steps"), int)
+                          else str(info.get("epochs_completed", "") or "")),
                "seconds": f"{seconds:.1f}" if _number(seconds) else ""}
         for key in KEYS:
             row[key] = _number(metrics.get(key))

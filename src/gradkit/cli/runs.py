@@ -38,11 +38,16 @@ def runs(ctx: typer.Context,
     from gradkit.listing import list_runs
 
     table = Table(title=f"runs under {root}")
-    for col in ("run", "status", "epochs", "test/accuracy", "test/f1_macro", "test/rmse", "seconds"):
-        table.add_column(col)
-    for row in list_runs(root, seeds=True):
-        table.add_row(*[escape(row.get(c, "")) for c in ("run", "status", "epochs", "test/accuracy",
-                                                 "test/f1_macro", "test/rmse", "seconds")])
+    rows = list_runs(root, seeds=True)
+    rl = any(row.get("eval/best_mean_return") for row in rows)  # RL runs: steps and returns
+    columns = {"run": "run", "status": "status", "epochs": "epochs / steps" if rl else "epochs",
+               "test/accuracy": "test/accuracy", "test/f1_macro": "test/f1_macro",
+               "test/rmse": "test/rmse", **({"eval/best_mean_return": "best return"} if rl else {}),
+               "seconds": "seconds"}
+    for title in columns.values():
+        table.add_column(title)
+    for row in rows:
+        table.add_row(*[escape(row.get(key, "")) for key in columns])
     console.print(table)
 
 

@@ -83,12 +83,27 @@ def parse_file(path: str | Path) -> RunConfig:
     return parse(read_yaml(Path(path)), str(path))
 
 
+# what a run of each kind never reads (engine.configs refuses them set away from their defaults)
+UNUSED_BY_RL = ("data", "model", "task", "optim", "train")
+
+
+def written(cfg: RunConfig) -> dict[str, Any]:
+    """The config as a run directory's config.yaml holds it: the keys the run used. An RL run has
+    no data/model/task/optim/train sections, a supervised one no `rl:`; empty variants, seeds,
+    lesson and federated entries are left out. Every key left out is at its default, so the file
+    reloads to the same config (`engine.load_file`)."""
+    raw = cfg.to_dict()
+    drop = set(UNUSED_BY_RL) if cfg.rl else {"rl"}
+    drop |= {k for k in ("variants", "seeds", "lesson", "federated") if raw.get(k) in (None, {})}
+    return {k: v for k, v in raw.items() if k not in drop}
+
+
 def dump(cfg: RunConfig) -> str:
-    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+    return yaml.safe_dump(written(cfg), sort_keys=False)
 
 
 __all__ = ["DataConfig", "FederatedConfig", "OptimConfig", "OutputConfig", "PartitionSpec",
-           "RunConfig", "Section", "TaskConfig", "TrainConfig", "Widths", "deep_merge", "dump",
+           "RunConfig", "Section", "TaskConfig", "TrainConfig", "UNUSED_BY_RL", "Widths", "deep_merge", "dump",
            "format_validation_error", "gather", "load_recipe", "parse", "parse_file",
            "parse_overrides", "parse_partition", "parse_value", "read_yaml", "recipe_dir",
-           "recipe_names", "variant_raws"]
+           "recipe_names", "variant_raws", "written"]

@@ -72,6 +72,7 @@ def check_names(cfg: C.RunConfig, source: str, data: bool = True) -> None:
         from gradkit.rl import validate_rl
 
         cfg.rl = validate_rl(cfg.rl, source)
+        _unused_by_rl(cfg, {"name": "mlp", **MODELS.get("mlp").config().model_dump(mode="json")}, source)
     for name in cfg.output.track:
         if name not in TRACKERS:
             raise ConfigError(f"invalid config ({source}): output.track: unknown tracker '{name}'"
@@ -95,6 +96,21 @@ def check_names(cfg: C.RunConfig, source: str, data: bool = True) -> None:
             raise ConfigError(f"invalid config ({source}): data.pretrained={cfg.data.pretrained} "
                               f"differs from model.pretrained={wanted}; drop data.pretrained")
         cfg.data.tokenizer, cfg.data.pretrained = "pretrained", wanted
+
+
+def _unused_by_rl(cfg: C.RunConfig, default_model: dict[str, Any], source: str) -> None:
+    """An RL run reads `rl:` (and the shared keys), never data/model/task/optim/train: a key set
+    there would be silently ignored, and its config.yaml could not say which keys mattered."""
+    defaults = {"data": C.DataConfig(), "task": C.TaskConfig(), "optim": C.OptimConfig(),
+                "train": C.TrainConfig()}
+    unused = [name for name, default in defaults.items() if getattr(cfg, name) != default]
+    if cfg.model not in ({"name": "mlp"}, default_model):  # older config.yaml files hold the filled-in one
+        unused.insert(1, "model")
+    if unused:
+        raise ConfigError(f"invalid config ({source}): a reinforcement-learning run (rl.algo="
+                          f"{cfg.rl.get('algo')}) does not read {', '.join(n + ':' for n in unused)}; "
+                          "its settings are rl.* keys (e.g. rl.lr, rl.hidden, rl.total_steps, "
+                          "rl.threads): drop the " + " and ".join(unused) + " keys")
 
 
 def _check_task_options(task_cfg: C.TaskConfig, tasks: Any, source: str) -> None:

@@ -20,6 +20,7 @@ def train_agent(cfg: RunConfig, run: RunDir | None = None, resume_state: dict | 
     from gradkit.rl import ALGOS, typed
     from gradkit.rl.common import Session
     from gradkit.rl.envs import describe
+    from gradkit.rl.torsos import pick
 
     rl = typed(cfg.rl)
     torch.set_num_threads(rl.threads)
@@ -29,7 +30,10 @@ def train_agent(cfg: RunConfig, run: RunDir | None = None, resume_state: dict | 
         run = lifecycle.create(cfg, "cpu")
     lifecycle.start(run, cfg, spec={"task": "rl", "env": rl.env, "algo": rl.algo,
                                     "action": spec["action"], "obs_dim": spec["obs_dim"],
-                                    "n_actions": spec["n_actions"]}, device="cpu")
+                                    "n_actions": spec["n_actions"],
+                                    "obs_shape": list(spec.get("obs_shape", (spec["obs_dim"],))),
+                                    "image": spec.get("image"), "torso": pick(rl.torso, spec)},
+                    device="cpu")
     if verbose:
         print(f"gradkit: {cfg.name}: {rl.algo.upper()} on {rl.env} ({rl.n_envs} envs, "
               f"{rl.total_steps} steps), run directory {run.path}", flush=True)

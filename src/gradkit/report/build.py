@@ -17,7 +17,7 @@ CONTENTS = (
     ("summary", "Summary"), ("diagnostics", "Diagnostics"), ("federated", "Federated learning"),
     ("curves", "Learning curves"), ("gradients", "Gradients"),
     ("classification", "Results"), ("regression", "Results"), ("forecast", "Results"),
-    ("language-model", "Results"), ("generative", "Results"), ("rl", "Results"),
+    ("language-model", "Results"), ("generative", "Results"), ("episode", "Episode"),
     ("explanations", "Explanations"), ("config", "Configuration"),
 )
 
@@ -43,18 +43,18 @@ def build_report(run_dir: str | Path) -> Path:
 
 
 def render(run: RunData) -> str:
-    """The full HTML page for a loaded run."""
-    parts = [
-        sections.header(run),
-        sections.summary(run),
-        sections.diagnostics(diagnose(run)),
-    ]
-    if run.config.get("federated"):  # a gradkit federated run: rounds, clients, baseline, privacy
-        parts.append(federated(run))
-    parts.append(sections.learning_curves(run))
-    parts.append(gradnorms.section(run))
-    if run.task in sections.RESULTS:  # registered beside each renderer (imported above)
-        parts.append(sections.RESULTS.get(run.task)(run))
+    """The full HTML page for a loaded run, with the sections of its kind (`RunData.kind`)."""
+    if run.kind == "rl":  # an agent: no data set, epochs or test split; returns, not metrics
+        parts = [sections.header(run, rl.headlines(run)), rl.summary(run),
+                 sections.diagnostics(diagnose(run)), rl.curves(run), rl.episode(run)]
+    else:
+        parts = [sections.header(run), sections.summary(run), sections.diagnostics(diagnose(run))]
+        if run.kind == "federated":  # rounds, clients, the centralised baseline, privacy
+            parts.append(federated(run))
+        parts.append(sections.learning_curves(run))
+        parts.append(gradnorms.section(run))
+        if run.task in sections.RESULTS:  # registered beside each renderer (imported above)
+            parts.append(sections.RESULTS.get(run.task)(run))
     parts.append(sections.configuration(run))
     body = "\n".join([parts[0], _contents("\n".join(parts))] + parts[1:] + [_footer()])
     title = run.config.get("name") or run.run.get("name") or run.run_dir.name

@@ -45,6 +45,8 @@ def diagnose(run: RunData) -> list[Finding]:
         _failed, _diverging, _overfitting, _still_improving, _train_val_gap,
         _underfitting, _vs_linear_baseline, _early_stop, _confusions,
     )
+    if run.kind == "rl":  # returns against the random policy and the threshold, not epochs
+        checks = (_failed, _agent)
     return [finding for check in checks for finding in check(run)]
 
 
@@ -77,6 +79,35 @@ def _failed(run: RunData) -> list[Finding]:
     last = error[-1][:300] if error else "no error recorded"
     done = run.run.get("epochs_completed", len(run.epochs))
     return [Finding("failed", f"The run failed after {done} completed epoch(s): {last}")]
+
+
+def _agent(run: RunData) -> list[Finding]:
+    """An RL run: no better than random, not solved, or ending well below its best evaluation."""
+    best, final = run.metric("eval/best_mean_return"), run.metric("eval/mean_return")
+    random, threshold = run.metric("baseline/random_mean_return"), run.metric("eval/threshold")
+    rl = run.config.get("rl") if isinstance(run.config.get("rl"), dict) else {}
+    steps = run.metric("train/steps") or rl.get("total_steps")
+    if best is None or run.run.get("status") == "failed":
+        return []
+    longer = f"`rl.total_steps={int(2 * steps)}`" if steps else "more `rl.total_steps`"
+    found = []
+    spread = abs(random) * 0.05 + 1e-9 if random is not None else 0.0
+    if random is not None and best <= random + spread:
+        found.append(Finding("no_better_than_random", f"The agent's best evaluation mean return "
+                             f"({fmt_num(best)}) is no better than the random policy's "
+                             f"({fmt_num(random)}): it has not learnt yet; train longer ({longer}) "
+                             "or lower the learning rate (`rl.lr`)."))
+    elif threshold is not None and run.metric("eval/steps_to_solve") is None:
+        found.append(Finding("not_solved", f"Not solved: the best evaluation mean return is "
+                             f"{fmt_num(best)} against the threshold {fmt_num(threshold)} after "
+                             f"{fmt_num(int(steps)) if steps else '?'} environment steps; try "
+                             f"{longer}.", level="info"))
+    if final is not None and random is not None and best - final > 0.25 * max(best - random, 1e-9):
+        found.append(Finding("forgetting", f"The last evaluation ({fmt_num(final)}) is well below "
+                             f"the best ({fmt_num(best)}): the policy got worse late in training. "
+                             "checkpoints/best.pt keeps the best one (`gradkit play` and the "
+                             "episode below use it).", level="info"))
+    return found
 
 
 def _diverging(run: RunData) -> list[Finding]:

@@ -37,6 +37,17 @@ class RunData:
         return spec if isinstance(spec, dict) else {}
 
     @property
+    def kind(self) -> str:
+        """What trained, which decides the report's sections: 'rl' (an agent in an environment),
+        'federated' (a global model over clients) or 'supervised' (one model on one data set:
+        classification, regression, forecast, generative, language model; see `task`)."""
+        if (isinstance(self.config.get("rl"), dict) and self.config["rl"]) or self.spec.get("task") == "rl":
+            return "rl"
+        if isinstance(self.config.get("federated"), dict):
+            return "federated"
+        return "supervised"
+
+    @property
     def task(self) -> str:
         """'classification', 'regression' or '' when nothing says which."""
         task = self.spec.get("task") or _section(self.config, "task").get("name")

@@ -81,8 +81,9 @@ def table(rows: list[list[Any]], head: list[str] | None = None, row_classes=None
     return "".join(parts)
 
 
-def header(run: RunData) -> str:
-    """Title block: name, description, status, date and the headline metrics."""
+def header(run: RunData, cards: str | None = None) -> str:
+    """Title block: name, description, status, date and the headline metrics (`cards`: the run
+    kind's own, e.g. an RL run's returns; default: the test metrics against the baselines)."""
     name = run.config.get("name") or run.run.get("name") or run.run_dir.name
     status = str(run.run.get("status") or "unknown")
     date = _date(run.run.get("started"))
@@ -92,7 +93,7 @@ def header(run: RunData) -> str:
     parts.append(f'<p class="meta"><span class="status status-{esc(status)}">{esc(status)}</span>'
                  f" {esc(date)} · <code>{esc(run.run_dir.name)}</code></p>")
     parts.extend(note(text) for text in run.notes)
-    parts.append(headlines(run))
+    parts.append(headlines(run) if cards is None else cards)
     return "\n".join(parts) + "</header>"
 
 
@@ -167,7 +168,8 @@ def summary(run: RunData) -> str:
         ["Tracked in", _tracking(r.get("tracking"))],
     ]
     body = table([row for row in rows if row[1] not in (None, "")])
-    finals = [[k, as_float(v) if as_float(v) is not None else v] for k, v in run.metrics.items()]
+    finals = [[k, v if isinstance(v, int) and not isinstance(v, bool) else  # counts stay whole
+               as_float(v) if as_float(v) is not None else v] for k, v in run.metrics.items()]
     if finals:
         body += "\n<h3>Final metrics</h3>\n" + table(finals, ["metric", "value"])
     return section("summary", "Summary", body)

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from gradkit.config import UNUSED_BY_RL
 from gradkit.errors import GradkitError
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 TRACKERS = ("tensorboard", "mlflow", "wandb")
 _NOT_PARAMS = ("description", "reproduces", "reaches", "variants")
-_SUPERVISED = ("data", "model", "task", "optim", "train")  # unused by an RL run
 FILES = ("config.yaml", "metrics.json", "report.html", "checkpoints/best.pt")
 
 
@@ -176,7 +176,7 @@ def params(cfg: RunConfig) -> dict[str, Any]:
     no data, model, task, optim or train section in use.
     """
     raw = cfg.to_dict()
-    skip = set(_NOT_PARAMS) | (set(_SUPERVISED) if cfg.rl else set())
+    skip = set(_NOT_PARAMS) | (set(UNUSED_BY_RL) if cfg.rl else set())
     flat: dict[str, Any] = {}
 
     def walk(prefix: str, node: Mapping[str, Any]) -> None:

@@ -156,7 +156,10 @@ def key_rows(cls: type[BaseModel], prefix: str, skip: tuple[str, ...] = ()) -> l
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Table-safe Markdown: `|` escaped, and `<name>` outside code spans not read as an HTML tag."""
+    parts = text.replace("|", "\\|").replace("\n", " ").split("`")
+    return "`".join(p.replace("<", "&lt;").replace(">", "&gt;") if i % 2 == 0 else p
+                    for i, p in enumerate(parts))
 
 
 def _table(rows: list[dict[str, str]]) -> list[str]:
@@ -216,7 +219,7 @@ def config_markdown() -> str:
     lines = [INTRO]
     for title, intro, rows in sections():
         anchor = title if " " not in title else None
-        lines += [f"## `{title}`" if anchor else f"## {title}", "", intro, ""]
+        lines += [f"## `{title}`" if anchor else f"## {title}", "", _cell(intro), ""]
         if rows:
             lines += _table(rows)
     return "\n".join(lines).rstrip() + "\n"

@@ -137,14 +137,27 @@ def publish(path: Path) -> None:
         summarize.main([])
 
 
+REFUSE_SHARE = 0.10  # others' CPU share above which a result is not written to results/
+
+
 def finish(result: dict[str, Any], path: Path, print_summary: Any) -> None:
-    """Write the result, print the script's summary and the machine state, refresh RESULTS.md."""
+    """Write the result, print the script's summary and the machine state, refresh RESULTS.md.
+
+    A run during which (or just before which) other processes used more than 10% of the CPU is
+    not written to results/ (RESULTS.md is built from there and its figures are quoted against
+    targets): it goes to the temp folder, marked, so the numbers are kept but never quoted."""
+    c = result["conditions"]
+    busy = max(c["others_cpu_share_before"], c["others_cpu_share_during"]) > REFUSE_SHARE
+    if busy and path.resolve().parent == RESULTS_DIR.resolve():
+        path = Path(tempfile.gettempdir()) / f"gradkit-bench-{path.stem}.busy.json"
+        result["not_quotable"] = "other processes used more than 10% of the CPU: rerun it alone"
     write_json(path, result)
     print_summary(result)
-    warning = result["conditions"]["busy_warning"]
+    warning = c["busy_warning"]
     print(f"  machine {'BUSY: ' + warning if warning else 'otherwise idle'}")
-    print(f"  wrote {path}")
-    publish(path)
+    print(f"  wrote {path}" + (" (NOT to results/: the machine was busy; rerun it alone)" if busy else ""))
+    if not busy:
+        publish(path)
 
 
 def output_path(out: str | None, name: str, quick: bool) -> Path:

@@ -262,25 +262,34 @@ def rl_cartpole(r: dict[str, Any]) -> str:
                              else f"unsolved ({x['train_steps'] // 1000}k, eval {x['final_eval_mean']:.0f})"
                              for x in runs)
         rows.append([names.get(name, name), f"{a['solved']}/{a['of']}",
-                     num(a["median_seconds"]), num(a["median_steps"], ",.0f"),
+                     num(a["median_seconds"]), num(a.get("p90_seconds")), num(a["median_steps"], ",.0f"),
                      f"{runs[0]['step_cap']:,}" if runs else "", per_seed])
     goals = [[name, t["target"], "" if t["value"] is None else
               (str(t["value"]) if isinstance(t["value"], int) else f"{t['value']:.3f}"), verdict(t)]
              for name, t in r["targets"].items()]
-    others = [[f"`{o['recipe']}`", o["env"], f"{o['final_eval_mean']:.1f}", f"{o['random_mean']:.1f}",
-               "yes" if o["above_random"] else "**no**", f"{o['train_steps']:,}", f"{o['train_seconds']:.1f} s"]
+    others = [[f"`{o['recipe']}`", str(o["seed"]), f"{o['final_eval_mean']:.1f}",
+               f"{o.get('best_eval_mean', o['final_eval_mean']):.1f}", f"{o['random_mean']:.1f}",
+               "yes" if o["above_random"] else "**no**",
+               "" if o.get("reached_threshold") is None or o.get("threshold") is None else
+               ("yes" if o["reached_threshold"] else "**no**"), f"{o['train_steps']:,}",
+               f"{o['train_seconds']:.1f} s"]
               for o in r["others"]]
+    seeds = r.get("seeds", {})
     caveat = ("" if r.get("comparable") else
               "Not the issue's protocol (`--quick`, other seeds or a subset of runs): indicative only.\n\n")
+    if seeds:
+        caveat += (f"Seeds {seeds['used'][0]}-{seeds['used'][-1]} ({len(seeds['used'])}): {seeds['role']}"
+                   + (f"; gradkit overrides {', '.join(r['gradkit_overrides'])}" if r.get("gradkit_overrides") else "")
+                   + ". Recipes are chosen on seeds 0-9 only; the figures quoted are from seeds 100-119.\n\n")
     return (f"## rl_cartpole: PPO and DQN vs Stable-Baselines3 on CartPole-v1\n\n{machine_line(r)}.\n\n"
             f"{caveat}Solved: deterministic evaluation mean of {p['eval_episodes']} episodes >= "
             f"{p['threshold']:g}, evaluated every {p['eval_every']['ppo']:,} (PPO) / "
             f"{p['eval_every']['dqn']:,} (DQN) env steps on the same episodes for both libraries; "
             f"seconds {p['seconds']}; {p['torch_threads']} torch thread, {p['device']}.\n\n"
-            f"{table(['agent', 'solved', 'median seconds', 'median steps', 'step cap', 'per seed (seconds / steps)'], rows)}\n\n"
+            f"{table(['agent', 'solved', 'median seconds', '90th pct seconds', 'median steps', 'step cap', 'per seed (seconds / steps)'], rows)}\n\n"
             f"{table(['target', 'goal', 'value', 'result'], goals)}\n\n"
-            + (f"Other RL recipes as shipped (seed 0), against the random policy on the same "
-               f"evaluation episodes:\n\n{table(['recipe', 'env', 'final eval mean', 'random policy', 'above random', 'steps', 'training time'], others)}\n\n"
+            + (f"Other RL recipes as shipped, against the random policy on the same "
+               f"evaluation episodes:\n\n{table(['recipe', 'seed', 'final eval mean', 'best eval mean', 'random policy', 'above random', 'reached threshold', 'steps', 'training time'], others)}\n\n"
                if others else "")
             + notes(r))
 

@@ -258,36 +258,38 @@ def _ratio(mine: float | None, ref: float | None) -> float | None:
     return mine / ref if math.isfinite(mine) and math.isfinite(ref) else (math.inf if math.isinf(mine) else 0.0)
 
 
+def _median_vs_sb3(mine: dict[str, Any], sb3: dict[str, Any], algo: str, limit: float, words: str) -> dict[str, Any]:
+    """gradkit's median seconds to solve over SB3's: SB3's median over its solved seeds (the
+    smaller, i.e. stricter, reference); when SB3 solved none, its whole training time per seed
+    (a lower bound on its time to solve)."""
+    ref = sb3["median_seconds"] if sb3["solved"] else sb3["median_seconds_lower_bound"]
+    ratio = _ratio(mine["median_seconds"], ref)
+    return {"target": f"gradkit {algo} median seconds to solve <= {words} of SB3 {algo}'s (RL Zoo hyperparameters)",
+            "value": ratio, "pass": ratio is not None and ratio <= limit}
+
+
+def _solves(mine: dict[str, Any], algo: str, need: int) -> dict[str, Any]:
+    return {"target": f"gradkit {algo} solves >= {need} of {mine['of']} seeds",
+            "value": mine["solved"], "pass": mine["solved"] >= need}
+
+
 def targets(algos: dict[str, dict[str, Any]], others: list[dict[str, Any]]) -> dict[str, Any]:
     """Issue 21's targets (on the held-out seeds), for whichever sides were run."""
     out: dict[str, Any] = {}
     g_ppo, s_ppo = algos.get("gradkit-ppo"), algos.get("sb3-ppo")
     g_dqn, s_dqn = algos.get("gradkit-dqn"), algos.get("sb3-dqn")
     if g_ppo:
-        out["gradkit_ppo_solves_all"] = {"target": f"gradkit PPO solves {g_ppo['of']} of {g_ppo['of']} seeds",
-                                         "value": g_ppo["solved"], "pass": g_ppo["solved"] == g_ppo["of"]}
+        out["gradkit_ppo_solves_all"] = _solves(g_ppo, "PPO", g_ppo["of"])
     if g_ppo and s_ppo:
-        # SB3's median over its solved seeds (the smaller, i.e. stricter, reference); when SB3
-        # solved none, its whole training time per seed (a lower bound on its time to solve)
-        ref = s_ppo["median_seconds"] if s_ppo["solved"] else s_ppo["median_seconds_lower_bound"]
-        ratio = _ratio(g_ppo["median_seconds"], ref)
-        out["gradkit_ppo_third_of_sb3"] = {
-            "target": "gradkit PPO median seconds to solve <= 1/3 of SB3 PPO's (RL Zoo hyperparameters)",
-            "value": ratio, "pass": ratio is not None and ratio <= 1 / 3}
+        out["gradkit_ppo_third_of_sb3"] = _median_vs_sb3(g_ppo, s_ppo, "PPO", 1 / 3, "1/3")
         ratio = _ratio(g_ppo["p90_seconds"], s_ppo["p90_seconds"])
         out["gradkit_ppo_p90_half_of_sb3"] = {
             "target": "gradkit PPO 90th percentile of seconds to solve <= 1/2 of SB3 PPO's",
             "value": ratio, "pass": ratio is not None and ratio <= 1 / 2}
     if g_dqn:
-        need = math.ceil(0.95 * g_dqn["of"])
-        out["gradkit_dqn_solves_19_of_20"] = {"target": f"gradkit DQN solves >= {need} of {g_dqn['of']} seeds",
-                                              "value": g_dqn["solved"], "pass": g_dqn["solved"] >= need}
+        out["gradkit_dqn_solves_19_of_20"] = _solves(g_dqn, "DQN", math.ceil(0.95 * g_dqn["of"]))
     if g_dqn and s_dqn:
-        ref = s_dqn["median_seconds"] if s_dqn["solved"] else s_dqn["median_seconds_lower_bound"]
-        ratio = _ratio(g_dqn["median_seconds"], ref)
-        out["gradkit_dqn_half_of_sb3"] = {
-            "target": "gradkit DQN median seconds to solve <= 1/2 of SB3 DQN's (RL Zoo hyperparameters)",
-            "value": ratio, "pass": ratio is not None and ratio <= 1 / 2}
+        out["gradkit_dqn_half_of_sb3"] = _median_vs_sb3(g_dqn, s_dqn, "DQN", 1 / 2, "1/2")
     acrobot = [r for r in others if r["recipe"] == "acrobot-dqn"]
     if acrobot:
         reached = sum(bool(r["reached_threshold"]) for r in acrobot)

@@ -135,7 +135,7 @@ def _default(field: Any) -> str:
         value = field.default
     if isinstance(value, BaseModel):
         return "(section)"
-    return json.dumps(value.model_dump(mode="json") if isinstance(value, BaseModel) else value, default=str)
+    return json.dumps(value, default=str)
 
 
 def key_rows(cls: type[BaseModel], prefix: str, skip: tuple[str, ...] = ()) -> list[dict[str, str]]:

@@ -145,6 +145,7 @@ def gradkit_run(recipe: str, seed: int, work: Path, overrides: list[str]) -> dic
             "best_eval_mean": m["eval/best_mean_return"], "threshold": m["eval/threshold"],
             "random_mean": m["baseline/random_mean_return"], "train_steps": m["train/steps"],
             "train_seconds": m["train/seconds"], "wall_seconds": time.perf_counter() - start,
+            "time": {k.split("/", 1)[1]: v for k, v in m.items() if k.startswith("time/")},
             "history": history_of(run.dir)}
 
 
@@ -237,7 +238,21 @@ def summary(rows: list[dict[str, Any]], n_seeds: int) -> dict[str, Any]:
             # the worst seeds: the 90th percentile of seconds to solve, an unsolved seed counting
             # as never solved (inf), so one failure in ten makes it infinite
             "p90_seconds": percentile([r["seconds"] if r["solved"] else math.inf for r in rows], 90),
-            "p90_steps": percentile([r["steps"] if r["solved"] else math.inf for r in rows], 90)}
+            "p90_steps": percentile([r["steps"] if r["solved"] else math.inf for r in rows], 90),
+            **({"profile": profile(rows)} if all(r.get("time") for r in rows) else {})}
+
+
+def profile(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where gradkit's training time went over these runs: per phase (act, env, update,
+    evaluation, checkpoint) the share of the seconds and the microseconds per env step."""
+    steps = sum(r["train_steps"] for r in rows)
+    spent: dict[str, float] = {}
+    for r in rows:
+        for phase, sec in r["time"].items():
+            spent[phase] = spent.get(phase, 0.0) + sec
+    total = sum(spent.values())
+    return {phase: {"share": round(sec / total, 3), "us_per_step": round(1e6 * sec / steps, 1)}
+            for phase, sec in sorted(spent.items(), key=lambda kv: -kv[1])}
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -309,6 +324,9 @@ def print_summary(result: dict[str, Any]) -> None:
         print(f"  {name:<12} solved {a['solved']}/{a['of']}  median {fmt(a['median_seconds'])} s  "
               f"p90 {fmt(a.get('p90_seconds'))} s  median steps {fmt(a['median_steps'], '.0f')}  "
               "per seed (s): " + ", ".join(fmt(s) for s in a["seconds"]))
+        if a.get("profile"):
+            print(f"  {'':<12} time per env step: " + " · ".join(
+                f"{k} {v['us_per_step']:.0f} us ({100 * v['share']:.0f}%)" for k, v in a["profile"].items()))
     for r in result["others"]:
         print(f"  {r['recipe']:<12} seed {r['seed']}: final eval {r['final_eval_mean']:8.1f}  best "
               f"{r['best_eval_mean']:8.1f}  random {r['random_mean']:8.1f}  "

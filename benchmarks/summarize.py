@@ -274,6 +274,13 @@ def rl_cartpole(r: dict[str, Any]) -> str:
                ("yes" if o["reached_threshold"] else "**no**"), f"{o['train_steps']:,}",
                f"{o['train_seconds']:.1f} s"]
               for o in r["others"]]
+    profiles = [f"- {names.get(name, name)}: " + " · ".join(
+                    f"{k} {v['us_per_step']:.0f} us ({100 * v['share']:.0f}%)" for k, v in a["profile"].items())
+                for name, a in r["cartpole"].items() if a.get("profile")]
+    profile = ("Where gradkit's training time went, per env step over all its seeds (act: the "
+               "network choosing actions; env: stepping the envs and storing the transitions; "
+               "update: the gradient steps; evaluation; checkpoint: metrics and checkpoints):\n\n"
+               + "\n".join(profiles) + "\n\n") if profiles else ""
     seeds = r.get("seeds", {})
     caveat = ("" if r.get("comparable") else
               "Not the issue's protocol (`--quick`, other seeds or a subset of runs): indicative only.\n\n")
@@ -288,6 +295,7 @@ def rl_cartpole(r: dict[str, Any]) -> str:
             f"seconds {p['seconds']}; {p['torch_threads']} torch thread, {p['device']}.\n\n"
             f"{table(['agent', 'solved', 'median seconds', '90th pct seconds', 'median steps', 'step cap', 'per seed (seconds / steps)'], rows)}\n\n"
             f"{table(['target', 'goal', 'value', 'result'], goals)}\n\n"
+            + profile
             + (f"Other RL recipes as shipped, against the random policy on the same "
                f"evaluation episodes:\n\n{table(['recipe', 'seed', 'final eval mean', 'best eval mean', 'random policy', 'above random', 'reached threshold', 'steps', 'training time'], others)}\n\n"
                if others else "")
@@ -431,15 +439,24 @@ def overhead(r: dict[str, Any]) -> str:
     names = sorted({k for c in r["cases"] for k in c["phases"]}, key=lambda k: min(
         list(c["phases"]).index(k) for c in r["cases"] if k in c["phases"]))
     rows = [[c["case"], f"{c['wall_s_median']:.1f}", f"{c['train_seconds']:.1f}",
+             f"{c['fixed_s_median']:.1f}" if "fixed_s_median" in c else "",
+             f"{c['first_line_s_median']:.2f}" if "first_line_s_median" in c else "",
              "" if c["start_and_imports_s"] is None else f"{c['start_and_imports_s']:.1f}",
              *[f"{c['phases'][k]:.2f}" if k in c["phases"] else "" for k in names],
              "" if c["peak_rss_mb"] is None else f"{c['peak_rss_mb']:,.0f}"] for c in r["cases"]]
     goals = [[name, t["target"], str(t["value"]), verdict(t)] for name, t in r["targets"].items()]
+    several = r.get("parent")
+    parent = (f"\n\n{several['case']} ({several['children']} children in one process): "
+              f"{several['wall_s']:.1f} s of wall for {several['children_train_seconds']:.1f} s of the "
+              f"children's training, {several['ratio']}x ({several['per_child_fixed_s']:.2f} s per child "
+              "beyond its training)." if several else "")
     return (f"## overhead: the fixed cost of a run\n\n{machine_line(r)}.\n\nWhole `gradkit train` "
-            f"processes (the fastest of {r['cases'][0]['repeats']} for the phases; wall is the median), "
-            "seconds; the phases are what run.json records, training loop = `train_seconds`.\n\n"
-            + table(["run", "wall", "training loop", "start + imports", *names, "peak MB"], rows)
-            + "\n\n" + table(["run", "goal", "value", "result"], goals) + "\n")
+            f"processes (the fastest of {r['cases'][0]['repeats']} for the phases; wall, fixed cost "
+            "and first line are medians), seconds; the phases are what run.json records, training "
+            "loop = `train_seconds`, fixed cost = wall - training loop.\n\n"
+            + table(["run", "wall", "training loop", "fixed cost", "first line", "start + imports",
+                     *names, "peak MB"], rows)
+            + parent + "\n\n" + table(["run", "goal", "value", "result"], goals) + "\n")
 
 
 SECTIONS["overhead"] = overhead

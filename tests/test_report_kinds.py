@@ -8,6 +8,7 @@ non-zero size.
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import shutil
 from pathlib import Path
@@ -26,7 +27,8 @@ NOTHING = re.compile(r"No [^<]{0,80}?(recorded|missing|incomplete|unreadable|plo
 SUPERVISED_ROWS = ("<td>Data set</td>", "<td>Batch size</td>", "<td>Optimizer</td>",
                    "<td>Epochs completed / configured</td>", "<td>Model</td>")
 RL_ROWS = ("<td>Environment</td>", "<td>Algorithm</td>", "<td>Network</td>", "<td>Vector env</td>",
-           "<td>Solved</td>", "<td>Against random</td>", "<td>Environment steps</td>")
+           "<td>Solved</td>", "<td>Against random</td>", "<td>Environment steps</td>",
+           "<td>Where the time went</td>")
 RL_SMALL = {
     "cartpole-ppo": ["rl.total_steps=2048", "rl.eval_every=1024", "rl.eval_episodes=3"],
     "cartpole-dqn": ["rl.total_steps=3000", "rl.learning_starts=500", "rl.eval_every=1500",
@@ -102,6 +104,11 @@ def test_an_rl_report_reads_as_an_agent(runs, recipe):
     assert all(row in summary for row in RL_ROWS), recipe
     assert not any(row in summary for row in SUPERVISED_ROWS), recipe
     assert "<td>Replay</td>" in summary if "dqn" in recipe else "<td>Rollout</td>" in summary
+    assert re.search(r"env steps and storage \d+% · ", summary) and "updates " in summary
+    assert "time/env" not in summary  # the phases are in the summary row, not the finals table
+    info = json.loads((run_dir / "run.json").read_text())  # the run's own phases (issue 24)
+    assert {"setup: environment", "baselines", "training", "episode GIF", "report"} <= set(info["phases"])
+    assert info["phases"]["training"] >= info["train_seconds"]
     assert "No final test metrics" not in html and '<div class="cards">' in _section_header(html)
     assert "best evaluation mean return" in html and "random policy" in html
     curves = _section(html, "curves")

@@ -78,6 +78,24 @@ def test_replay_buffer_wraps_around_overwriting_the_oldest():
     np.testing.assert_array_equal(other.rewards, buf.rewards)
 
 
+def test_a_burst_of_minibatches_is_drawn_at_once_and_gathered_in_bounded_chunks():
+    buf = ReplayBuffer(100, obs_shape=3)
+    for i in range(100):
+        buf.add(np.full((1, 3), i), np.full((1, 3), i + 1), np.array([i % 2]), np.array([float(i)]),
+                np.array([i % 7 == 0]))
+    for chunk_bytes in (1 << 20, 2 * 4 * 3 * 4):  # all 6 in one gather; one minibatch per gather
+        batches = list(buf.minibatches(4, 6, np.random.default_rng(0), chunk_bytes=chunk_bytes))
+        assert len(batches) == 6
+        for obs, act, rew, nxt, done in batches:  # each row one stored transition, intact
+            assert obs.shape == (4, 3) and torch.all(nxt == obs + 1) and torch.all(rew == obs[:, 0])
+            assert torch.all(act == obs[:, 0].long() % 2) and torch.all(done == (obs[:, 0] % 7 == 0))
+        if chunk_bytes == 1 << 20:
+            first = batches
+    # the same draws whichever the chunk size: only the gathering differs
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(first, batches))
+    assert len({tuple(b[0][:, 0].tolist()) for b in batches}) == 6  # six different minibatches
+
+
 def test_running_mean_std_matches_numpy_over_merged_batches():
     rng = np.random.default_rng(1)
     batches = [rng.normal(3.0, 2.0, size=(n, 4)) for n in (1, 7, 50, 3)]
@@ -134,6 +152,8 @@ def test_resume_restores_normaliser_statistics_and_step_counters(tmp_path):
     assert after["obs_rms"]["count"] == pytest.approx(saved["obs_rms"]["count"] + 2048)
     steps = [r["step"] for r in RunDir(run.dir).history()]
     assert steps == [1024, 2048, 3072, 4096]
+    # the profile carries on from the checkpoint: twice the steps, more time in every loop phase
+    assert all(resumed.metrics[f"time/{k}"] > saved["phases"][k] for k in ("act", "env", "update"))
 
 
 def test_dqn_runs_and_checkpoints_its_networks(tmp_path):
@@ -143,7 +163,14 @@ def test_dqn_runs_and_checkpoints_its_networks(tmp_path):
                        "vector": "sync"})
     state = checkpoint.load(run.dir / "checkpoints" / "last.pt")
     assert set(state["models"]) == {"q_net", "target"} and len(state["buffer"]["actions"]) == 600
-    assert run.metrics["train/steps"] == 600
+    m = run.metrics
+    assert m["train/steps"] == 600
+    # where the time went: every phase charged, together the training time (which stops at the
+    # last evaluation's start) plus that evaluation and its checkpoint
+    phases = {k.split("/")[1]: v for k, v in m.items() if k.startswith("time/")}
+    assert set(phases) == {"act", "env", "update", "evaluation", "checkpoint"}
+    assert all(v > 0 for v in phases.values())
+    assert 0.9 * m["train/seconds"] <= sum(phases.values()) <= m["train/seconds"] + 2.0
 
 
 def test_native_vector_env_stores_only_real_transitions(tmp_path):

@@ -128,6 +128,58 @@ def test_rl_recipes_tune_on_the_evaluation_return(tmp_path):
     assert result.counts["complete"] == 2 and 8 <= result.best_value <= 500
 
 
+def test_a_study_over_seeds_scores_each_trial_by_the_aggregate_of_its_seeds(tmp_path):
+    """--seeds/--aggregate (issue 21): every trial runs on each seed; an RL run that never solves
+    counts at its whole budget of env steps, not as a missing value."""
+    pytest.importorskip("gymnasium")
+    out = tmp_path / "s"
+    tiny = ["rl.n_envs=2", "rl.n_steps=32", "rl.total_steps=256", "rl.eval_every=64",
+            "rl.eval_episodes=2", "output.report=false"]
+    # threshold 5: every CartPole episode lasts longer, solved at the first evaluation;
+    # 1e5: never solved
+    result = tune("cartpole-ppo", space=["rl.solve_threshold=choice:5,100000"], trials=2,
+                  overrides=tiny, out=out, seeds="3-4", aggregate="max",
+                  metric="eval/steps_to_solve", pruner="none", verbose=False,
+                  enqueue=[{"rl.solve_threshold": 5}, {"rl.solve_threshold": 100000}])
+    assert result.direction == "minimize"
+    rows = _trials(out)
+    solved, never = rows
+    for row in rows:
+        assert sorted(row["seed_values"]) == ["3", "4"]
+        for seed in (3, 4):
+            run = out / row["run_dir"] / f"seed-{seed}"
+            assert gk.engine.load_file(run / "config.yaml").seed == seed
+            metrics = json.loads((run / "metrics.json").read_text())
+            expected = metrics["eval/steps_to_solve"] if metrics["eval/solved"] else metrics["train/steps"]
+            assert row["seed_values"][str(seed)] == expected
+        assert row["value"] == max(row["seed_values"].values())
+    assert solved["unsolved_seeds"] == [] and solved["value"] == 64  # the first evaluation
+    assert never["unsolved_seeds"] == [3, 4] and never["value"] == 256  # the whole budget
+    assert result.best_trial == 0 and result.best_value == 64
+    assert "max of eval/steps_to_solve over 2 seeds" in result.best_yaml.read_text()
+    html = (out / "report.html").read_text()
+    assert "<td>seed 3</td>" in html and "never solved" not in html.split(">Trials<")[0]
+    assert "2: 256 to 256, 2 unsolved" in html and "scored by their max" in html
+    with pytest.raises(ConfigError, match="other settings .*seeds"):  # resumed with other seeds
+        tune("cartpole-ppo", space=["rl.solve_threshold=choice:5,100000"], trials=3,
+             overrides=tiny, out=out, seeds="3-5", aggregate="max",
+             metric="eval/steps_to_solve", pruner="none", verbose=False)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "0-x"], "give a count"),
+    (["--seeds", "0"], "one or more distinct seeds"),
+    (["--seeds", "3", "--aggregate", "p900"], "is not one of: mean, median"),
+    (["--seeds", "3", "--aggregate", "meen"], r"did you mean 'mean'\?"),
+])
+def test_bad_seeds_or_aggregate_exit_2_with_the_fix(tmp_path, args, message):
+    import re
+
+    code = CliRunner().invoke(app, ["tune", "iris-mlp", "-s", LR, "--out", str(tmp_path / "s"), *args])
+    assert code.exit_code == 2 and re.search(message, code.output), code.output
+    assert "Traceback" not in code.output and not (tmp_path / "s").exists()
+
+
 @pytest.mark.parametrize("space, extra, message", [
     (["optim.lr=logunif:1e-4:1"], {}, r"unknown distribution 'logunif' \(did you mean 'loguniform'\?\)"),
     (["optim.lr=loguniform:0:1"], {}, "needs a low bound above 0"),
@@ -167,6 +219,7 @@ def test_tune_direction_follows_the_metric():
 
     assert _direction("val/loss") == "minimize" and _direction("val/rmse") == "minimize"
     assert _direction("val/accuracy") == "maximize" and _direction("eval/mean_return") == "maximize"
+    assert _direction("eval/seconds_to_solve") == "minimize" == _direction("eval/steps_to_solve")
 
 
 def test_lr_find_suggests_a_sane_rate_for_digits_and_prints_the_command(tmp_path):

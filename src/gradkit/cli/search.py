@@ -23,6 +23,10 @@ def tune_cmd(
     pruner: Annotated[str, typer.Option(help="median, halving (successive halving) or none.")] = "median",
     config: Annotated[Optional[Path], typer.Option("-c", "--config", help="Your own recipe YAML.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Study directory; an existing one resumes.")] = None,
+    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Train each trial on these seeds "
+                     "and score --aggregate of their values: a count (5), a list (0,3,7) or a range (0-9).")] = None,
+    aggregate: Annotated[str, typer.Option("--aggregate", help="With --seeds: mean, median, min, max or "
+                         "pNN (p90: the 90th percentile, a score of the worst seeds).")] = "mean",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Tune hyperparameters with Optuna; prune weak trials from their validation curves.
@@ -35,13 +39,17 @@ def tune_cmd(
         --space train.batch_size=choice:32,64,128 --metric val/accuracy
     gradkit tune fashion-mlp train.epochs=5 -s model.dropout=uniform:0:0.5 -j 2
     gradkit tune digits-mlp -s optim.lr=loguniform:1e-4:1e-1 -n 50 --out runs/digits-mlp/tune-X
+    gradkit tune cartpole-dqn -s rl.lr=loguniform:1e-4:3e-3 --seeds 0-9 --aggregate p90 \\
+        --metric eval/seconds_to_solve
+
+    With --seeds, an RL run that never solves counts at its whole budget (steps or seconds).
     """
     from gradkit.tune.study import tune
 
     recipe, items = recipe_args(recipe, overrides, config, required=False)
     guard(lambda: tune(recipe, space=space, trials=trials, config_file=config, overrides=items,
                         metric=metric, direction=direction, jobs=jobs, pruner=pruner, out=out,
-                        verbose=not quiet))
+                        seeds=seeds, aggregate=aggregate, verbose=not quiet))
 
 
 @app.command("lr-find", context_settings={"allow_extra_args": False})

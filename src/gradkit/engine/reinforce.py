@@ -10,7 +10,7 @@ import torch
 from gradkit.config import RunConfig
 from gradkit.engine import lifecycle
 from gradkit.engine.run import RLRun
-from gradkit.rundir import RunDir
+from gradkit.rundir import Phases, RunDir
 from gradkit.training.runtime import seed_everything
 
 
@@ -22,10 +22,12 @@ def train_agent(cfg: RunConfig, run: RunDir | None = None, resume_state: dict | 
     from gradkit.rl.envs import describe
     from gradkit.rl.torsos import pick
 
+    phases = Phases()  # run.json `phases`, as a supervised run's (benchmarks/overhead.py)
     rl = typed(cfg.rl)
     torch.set_num_threads(rl.threads)
     seed_everything(cfg.seed, deterministic=False)
-    spec = describe(rl.env)
+    with phases("setup: environment"):
+        spec = describe(rl.env)
     if run is None:
         run = lifecycle.create(cfg, "cpu")
     lifecycle.start(run, cfg, spec={"task": "rl", "env": rl.env, "algo": rl.algo,
@@ -39,14 +41,17 @@ def train_agent(cfg: RunConfig, run: RunDir | None = None, resume_state: dict | 
               f"{rl.total_steps} steps), run directory {run.path}", flush=True)
     with lifecycle.tracked(cfg, run, verbose) as tracker:
         with lifecycle.failing(run):
-            session = Session(rl, cfg.seed, run, spec, resume_state, verbose, tracker=tracker)
-            agent = ALGOS.get(rl.algo).train(rl, session, spec, cfg.seed)
-        metrics = _finish(cfg, rl, run, session, verbose)
+            with phases("baselines"):  # the random policy's evaluation (Session)
+                session = Session(rl, cfg.seed, run, spec, resume_state, verbose, tracker=tracker)
+            with phases("training"):
+                agent = ALGOS.get(rl.algo).train(rl, session, spec, cfg.seed)
+        metrics = _finish(cfg, rl, run, session, verbose, phases)
         tracker.finish(run, metrics)
     return RLRun(run.path, cfg, metrics, agent)
 
 
-def _finish(cfg: RunConfig, rl: Any, run: RunDir, session: Any, verbose: bool) -> dict[str, Any]:
+def _finish(cfg: RunConfig, rl: Any, run: RunDir, session: Any, verbose: bool,
+            phases: Phases) -> dict[str, Any]:
     """Final metrics, run.json, the episode GIF and the report."""
     from gradkit.rl.agent import write_episode_gif
 
@@ -58,9 +63,12 @@ def _finish(cfg: RunConfig, rl: Any, run: RunDir, session: Any, verbose: bool) -
                          stop_reason="solved" if solved and rl.stop_on_solve
                          and session.step < rl.total_steps else None)
     if cfg.output.report:
-        skipped = write_episode_gif(run.path)  # artifacts/episode.gif, shown in the report
+        with phases("episode GIF"):
+            skipped = write_episode_gif(run.path)  # artifacts/episode.gif, shown in the report
         run.update_info(episode_gif_skipped=skipped)
         if skipped and verbose:
             print(f"gradkit: no episode animation in the report: {skipped}", flush=True)
-        lifecycle.report(run, verbose)
+        with phases("report"):
+            lifecycle.report(run, verbose)
+    lifecycle.mark(run, phases=phases.seconds)
     return metrics

@@ -154,6 +154,21 @@ def _solved(run: RunData) -> str:
     return f"no: best evaluation mean {fmt_num(best)} against the threshold {fmt_num(threshold)}"
 
 
+PHASES = {"act": "acting", "env": "env steps and storage", "update": "updates",
+          "evaluation": "evaluation", "checkpoint": "metrics and checkpoints"}
+
+
+def _phases(run: RunData, seconds: float | None) -> str | None:
+    """'env steps and storage 41% · updates 37% · ...' of the training time, largest first."""
+    spent = {k.split("/", 1)[1]: as_float(v) for k, v in run.metrics.items() if k.startswith("time/")}
+    spent = {k: v for k, v in spent.items() if v is not None}
+    total = seconds or sum(spent.values())
+    if not spent or not total:
+        return None
+    return " · ".join(f"{PHASES.get(k, k)} {100 * v / total:.0f}%"
+                      for k, v in sorted(spent.items(), key=lambda kv: -kv[1]))
+
+
 def summary(run: RunData) -> str:
     """Environment, algorithm, network, settings, steps, time and the final figures."""
     rl, r = _rl(run), run.run
@@ -180,6 +195,7 @@ def summary(run: RunData) -> str:
                        f"{fmt_num(rl.get('eval_every'))} env steps" if rl.get("eval_every") else None],
         ["Train time", _join(_duration(seconds), f"{steps / seconds:,.0f} env steps/s"
                              if steps and seconds else None)],
+        ["Where the time went", _phases(run, seconds)],
         ["Device", _join(r.get("device") or run.env.get("device"),
                          f"{rl.get('threads')} torch thread(s)" if rl.get("threads") else None)],
         ["Seed", run.config.get("seed")],
@@ -188,7 +204,8 @@ def summary(run: RunData) -> str:
         ["Tracked in", _tracking(r.get("tracking"))],
     ]
     body = table([row for row in rows if row[1] not in (None, "")])
-    finals = [[k, v if isinstance(v, (int, float)) or v is None else str(v)] for k, v in run.metrics.items()]
+    finals = [[k, v if isinstance(v, (int, float)) or v is None else str(v)]
+              for k, v in run.metrics.items() if not k.startswith("time/")]  # in the summary
     if finals:
         body += "\n<h3>Final metrics</h3>\n" + table(finals, ["metric", "value"])
     return section("summary", "Summary", body)

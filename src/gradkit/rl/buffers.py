@@ -71,6 +71,21 @@ class ReplayBuffer:
         return tuple(torch.as_tensor(a[idx]) for a in
                      (self.obs, self.actions, self.rewards, self.next_obs, self.dones))
 
+    def minibatches(self, batch_size: int, n: int, rng: np.random.Generator,
+                    chunk_bytes: int = 16 << 20):
+        """`n` minibatches for one burst of gradient steps: one index draw, gathered in chunks of
+        at most ~`chunk_bytes` of observations (a burst of 64 small minibatches in one gather
+        instead of 64; image batches a few at a time)."""
+        idx = rng.integers(0, len(self), (n, batch_size))
+        per = max(1, chunk_bytes // max(1, 2 * batch_size * self.obs[0].nbytes))
+        for start in range(0, n, per):
+            rows = idx[start:start + per]
+            flat = rows.reshape(-1)
+            arrays = [torch.as_tensor(a[flat]) for a in
+                      (self.obs, self.actions, self.rewards, self.next_obs, self.dones)]
+            for k in range(len(rows)):
+                yield tuple(a[k * batch_size:(k + 1) * batch_size] for a in arrays)
+
     def state_dict(self) -> dict[str, Any]:
         n = len(self)
         return {"obs": self.obs[:n].copy(), "next_obs": self.next_obs[:n].copy(),

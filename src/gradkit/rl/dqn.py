@@ -18,7 +18,7 @@ from torch import nn
 from gradkit.config import Widths
 from gradkit.rl import register
 from gradkit.rl.buffers import ReplayBuffer
-from gradkit.rl.common import RLCommon, Session, mlp
+from gradkit.rl.common import RLCommon, Session, adam, mlp
 from gradkit.rl.envs import final_obs, make_vec, valid_next
 from gradkit.rl.torsos import flat_input, image_torso
 
@@ -91,7 +91,7 @@ def act(agent: Any, x: torch.Tensor, deterministic: bool) -> np.ndarray:
 def train(cfg: DQNConfig, s: Session, spec: dict[str, Any], seed: int) -> nn.Module:
     envs = make_vec(cfg.env, cfg.n_envs, cfg.vector)
     q_net, target = q_network(cfg, spec), q_network(cfg, spec)
-    optimizer = torch.optim.Adam(q_net.parameters(), lr=cfg.lr)
+    optimizer = adam(q_net.parameters(), lr=cfg.lr)
     # raw observations (images in their own dtype), normalised when sampled
     buf = ReplayBuffer.for_env(cfg.buffer_size, spec)
     rng = np.random.default_rng(seed)
@@ -116,6 +116,7 @@ def train(cfg: DQNConfig, s: Session, spec: dict[str, Any], seed: int) -> nn.Mod
     raw, _ = envs.reset(seed=seed + step)
     s.start_clock()
     valid = np.ones(cfg.n_envs, bool)  # False where this step only resets the env (rl/envs.py)
+    updated = True  # a gradient step since the target's last copy (a resumed run: assume so)
     while step < cfg.total_steps:
         # ---- act epsilon-greedily and store the transitions
         if cfg.normalize_obs:
@@ -125,6 +126,7 @@ def train(cfg: DQNConfig, s: Session, spec: dict[str, Any], seed: int) -> nn.Mod
         explore = rng.random(cfg.n_envs) < epsilon(cfg, step)
         actions = np.zeros(cfg.n_envs, np.int64) if explore.all() else policy(raw)
         actions[explore] = rng.integers(0, spec["n_actions"], int(explore.sum()))
+        s.lap("act")
         next_raw, reward, terminated, truncated, info = envs.step(actions)
         if cfg.clip_reward:  # the episode statistics (info) keep the raw game score
             reward = np.sign(reward)
@@ -136,11 +138,12 @@ def train(cfg: DQNConfig, s: Session, spec: dict[str, Any], seed: int) -> nn.Mod
         s.record(info)
         raw = next_raw
         step += cfg.n_envs
+        s.lap("env")
 
         # ---- learn: TD loss between Q(s, a) and r + gamma * max_a' Q_target(s', a')
         if step > cfg.learning_starts and crossed(step, cfg.n_envs, cfg.train_frequency):
-            for _ in range(cfg.gradient_steps):
-                obs, act, rew, nxt, done = buf.sample(cfg.batch_size, rng)
+            # the burst's minibatches drawn at once (the buffer does not change within it)
+            for obs, act, rew, nxt, done in buf.minibatches(cfg.batch_size, cfg.gradient_steps, rng):
                 obs, nxt = torch.as_tensor(s.observe(obs.numpy())), torch.as_tensor(s.observe(nxt.numpy()))
                 with torch.no_grad():
                     if cfg.double_dqn:
@@ -154,20 +157,25 @@ def train(cfg: DQNConfig, s: Session, spec: dict[str, Any], seed: int) -> nn.Mod
                 optimizer.zero_grad()
                 loss.backward()
                 if cfg.max_grad_norm is not None:
-                    nn.utils.clip_grad_norm_(q_net.parameters(), cfg.max_grad_norm)
+                    nn.utils.clip_grad_norm_(q_net.parameters(), cfg.max_grad_norm, foreach=True)
                 optimizer.step()
-                losses.append(loss.item())
-                q_values.append(q.mean().item())
-        if step > cfg.learning_starts and crossed(step, cfg.n_envs, cfg.target_update_every):
+                losses.append(loss.detach())  # read once per evaluation: no sync per step
+                q_values.append(q.detach().mean())
+            updated = True
+        # a hard copy (tau=1) with no update since the last one would copy the same weights
+        if (step > cfg.learning_starts and crossed(step, cfg.n_envs, cfg.target_update_every)
+                and (updated or cfg.tau < 1.0)):
+            updated = False
             with torch.no_grad():
                 for t_param, q_param in zip(target.parameters(), q_net.parameters()):
                     t_param.lerp_(q_param, cfg.tau)
+        s.lap("update")
 
         if s.due(step):
             scalars = {"charts/epsilon": epsilon(cfg, step)}
             if losses:
-                scalars.update({"losses/td_loss": float(np.mean(losses)),
-                                "losses/q_values": float(np.mean(q_values))})
+                scalars.update({"losses/td_loss": torch.stack(losses).mean().item(),
+                                "losses/q_values": torch.stack(q_values).mean().item()})
             losses, q_values = [], []
             if s.evaluate(step, policy, scalars, state):
                 break

@@ -155,11 +155,16 @@ def has_native(env_id: str) -> bool:
     return entry is not None and "jax" not in str(entry).lower()
 
 
+# CartPole, 1 thread, microseconds per vector step, native vs sync: 1 env 51 vs 24, 2: 49 vs 30,
+# 4: 51 vs 46, 8: 51 vs 78, 16: 55 vs 141 (the native env's fixed numpy cost loses below ~5)
+NATIVE_FROM = 5
+
+
 def make_vec(env_id: str, n_envs: int, vector: str = "auto"):
     """`n_envs` copies of `env_id`, stepped together, recording episode returns and lengths.
 
     `vector`: `native` (the env's own batched implementation), `sync`, `async`, or `auto`
-    (native where the env has one, else sync).
+    (native where the env has one and more than NATIVE_FROM - 1 copies step together, else sync).
     """
     gym = require_gym()
     from gymnasium.vector import AutoresetMode
@@ -167,7 +172,7 @@ def make_vec(env_id: str, n_envs: int, vector: str = "auto"):
 
     register_packages(env_id)
     if vector == "auto":
-        vector = "native" if has_native(env_id) else "sync"
+        vector = "native" if has_native(env_id) and n_envs >= NATIVE_FROM else "sync"
     if vector == "native":
         if not has_native(env_id):
             raise ConfigError(f"rl.vector=native: {env_id} has no batched implementation in "

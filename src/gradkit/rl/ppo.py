@@ -17,7 +17,7 @@ from torch.distributions import Categorical, Normal
 
 from gradkit.rl import register
 from gradkit.rl.buffers import RolloutBuffer, stored
-from gradkit.rl.common import RLCommon, Session, mlp
+from gradkit.rl.common import RLCommon, Session, adam, mlp
 from gradkit.rl.envs import final_obs, make_vec, valid_next
 from gradkit.rl.losses import approx_kl, clipped_surrogate, entropy_bonus, value_loss
 from gradkit.rl.returns import gae
@@ -133,7 +133,7 @@ def train(cfg: PPOConfig, s: Session, spec: dict[str, Any], seed: int) -> ActorC
     continuous = spec["action"] == "continuous"
     envs = make_vec(cfg.env, cfg.n_envs, cfg.vector)
     agent = actor_critic(cfg, spec)
-    optimizer = torch.optim.Adam(agent.parameters(), lr=cfg.lr, eps=1e-5)
+    optimizer = adam(agent.parameters(), lr=cfg.lr, eps=1e-5)
     if s.restored:
         agent.load_state_dict(s.restored["models"]["agent"])
         optimizer.load_state_dict(s.restored["optims"]["agent"])
@@ -165,6 +165,7 @@ def train(cfg: PPOConfig, s: Session, spec: dict[str, Any], seed: int) -> ActorC
                 s.rms.update(raw)
             obs = torch.as_tensor(s.observe(raw))  # (N, obs_dim)
             action, logprob, value = agent.sample(obs)
+            s.lap("act")
             raw, reward, terminated, truncated, info = envs.step(to_env(action))
             done = terminated | truncated
             if cfg.clip_reward:  # the episode statistics (info) keep the raw game score
@@ -180,6 +181,7 @@ def train(cfg: PPOConfig, s: Session, spec: dict[str, Any], seed: int) -> ActorC
             valid = valid_next(envs, done)
             s.record(info)
             step += cfg.n_envs
+            s.lap("env")
         with torch.no_grad():
             next_value = agent.value(torch.as_tensor(s.observe(raw)))
         advantages, returns = gae(buf.rewards, buf.values, buf.dones, next_value, cfg.gamma, cfg.gae_lambda)
@@ -201,12 +203,13 @@ def train(cfg: PPOConfig, s: Session, spec: dict[str, Any], seed: int) -> ActorC
                 loss = pg_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss
                 optimizer.zero_grad()
                 loss.backward()
-                nn.utils.clip_grad_norm_(agent.parameters(), cfg.max_grad_norm)
+                nn.utils.clip_grad_norm_(agent.parameters(), cfg.max_grad_norm, foreach=True)
                 optimizer.step()
                 kls.append(approx_kl(logratio).item())
                 clipfracs.append(((logratio.exp() - 1).abs() > cfg.clip_coef).float().mean().item())
             if cfg.target_kl is not None and kls[-1] > cfg.target_kl:
                 break
+        s.lap("update")
 
         if s.due(step):
             scalars = {"losses/policy_loss": pg_loss.item(), "losses/value_loss": v_loss.item(),

@@ -39,7 +39,7 @@ def write_outputs(study_dir: Path, settings, dims: list[S.Dimension], verbose: b
     except Exception as exc:  # a report problem must not lose a finished study
         print(f"gradkit: the study report could not be built ({type(exc).__name__}: {exc})", flush=True)
     if verbose:
-        _summary(result)
+        _summary(result, settings)
     return result
 
 
@@ -58,6 +58,10 @@ def trial_rows(study, dims: list[S.Dimension]) -> list[dict[str, Any]]:
             "seconds": seconds, "error": t.user_attrs.get("error"),
             "interrupted": bool(t.user_attrs.get("interrupted")),
             "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
+            # with --seeds: each seed's value, and the seeds that never solved (at their budget)
+            **({"seed_values": t.user_attrs["seed_values"],
+                "unsolved_seeds": t.user_attrs.get("unsolved_seeds", [])}
+               if "seed_values" in t.user_attrs else {}),
         })
     return rows
 
@@ -66,7 +70,7 @@ def write_best(study_dir: Path, settings, result, n_trials: int) -> Path:
     """best.yaml: the recipe with the best values, runnable as `gradkit train -c best.yaml`."""
     raw = settings.recipe_raw(result.best_values)
     header = (f"# gradkit tune: the best of {n_trials} trials in {study_dir}: trial "
-              f"{result.best_trial}, {settings.metric} {result.best_value:.6g}\n"
+              f"{result.best_trial}, {settings.score_name()} {result.best_value:.6g}\n"
               f"# train it: gradkit train -c {study_dir / 'best.yaml'}\n")
     path = study_dir / "best.yaml"
     atomic_write(path, header + yaml.safe_dump(raw, sort_keys=False))
@@ -74,13 +78,14 @@ def write_best(study_dir: Path, settings, result, n_trials: int) -> Path:
     return path
 
 
-def _summary(r) -> None:
+def _summary(r, settings) -> None:
     counts = ", ".join(f"{n} {state}" for state, n in r.counts.items() if n)
     print(f"gradkit: study {r.dir}: {counts}", flush=True)
     if r.best_trial is not None:
         shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                          for k, v in r.best_values.items())
-        print(f"gradkit: best trial {r.best_trial}: {r.metric} {r.best_value:.4g} with {shown}",
+        print(f"gradkit: best trial {r.best_trial}: {settings.score_name()} {r.best_value:.4g} "
+              f"with {shown}",
               flush=True)
         print(f"gradkit: train it: gradkit train -c {r.best_yaml}", flush=True)
     if r.report is not None:

@@ -11,6 +11,7 @@ from gradkit.tune import space as S
 
 STUDY = "gradkit"
 PRUNERS = ("median", "halving", "none")
+AGGREGATES = "mean, median, min, max or pNN (a percentile of the seeds' values, e.g. p90)"
 
 
 @dataclass
@@ -29,6 +30,16 @@ class Settings:
     # epochs before a trial may be pruned: early curves favour high learning rates, so a slow
     # starter is not judged on its first epochs (a tenth of them)
     prune_after: int = 0
+    # each trial trains once per seed and scores `aggregate` of their values (None: one run at
+    # the recipe's seed); an RL run that never solves counts at its whole budget (trial.py)
+    seeds: list[int] | None = None
+    aggregate: str = "mean"
+
+    def score_name(self) -> str:
+        """What a trial's score is, in words: 'eval/mean_return' or 'p90 of eval/... over 10 seeds'."""
+        if not self.seeds:
+            return self.metric
+        return f"{self.aggregate} of {self.metric} over {len(self.seeds)} seeds"
 
     def resolve(self, extra: dict[str, Any]) -> C.RunConfig:
         """The recipe, file and overrides, with `extra` (a trial's values) on top."""
@@ -62,6 +73,53 @@ class TuneResult:
     best_values: dict[str, Any] = field(default_factory=dict)
     best_yaml: Path | None = None
     report: Path | None = None
+
+
+def aggregate(values: list[float], how: str) -> float:
+    """`how` (mean, median, min, max, pNN) of the seeds' values; percentiles as numpy's default
+    (linear between order statistics)."""
+    import numpy as np
+
+    if how in ("mean", "median", "min", "max"):
+        return float(getattr(np, how)(values))
+    return float(np.percentile(values, float(how[1:])))
+
+
+def check_aggregate(how: str) -> None:
+    """A clear error for anything `aggregate` cannot compute."""
+    from gradkit.errors import ConfigError, did_you_mean
+
+    if how in ("mean", "median", "min", "max"):
+        return
+    try:
+        ok = how.startswith("p") and 0 <= float(how[1:]) <= 100
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"--aggregate '{how}'{did_you_mean(how, ['mean', 'median', 'min', 'max', 'p90'])}"
+                          f" is not one of: {AGGREGATES}")
+
+
+def parse_seeds(text: str | int | list[int] | None, base: int) -> list[int] | None:
+    """--seeds: N (the seeds base..base+N-1), a list 0,3,7 or a range 0-9; None: one run."""
+    from gradkit.errors import ConfigError
+
+    if text is None or isinstance(text, list):
+        seeds = text
+    elif isinstance(text, int) or str(text).strip().isdigit():
+        seeds = list(range(base, base + int(text)))
+    else:
+        try:
+            seeds = []
+            for part in str(text).split(","):
+                lo, _, hi = part.strip().partition("-")
+                seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+        except ValueError:
+            raise ConfigError(f"--seeds '{text}': give a count (5), a list (0,3,7) or a range "
+                              "(0-9)") from None
+    if seeds is not None and (not seeds or len(set(seeds)) != len(seeds)):
+        raise ConfigError(f"--seeds {text}: give one or more distinct seeds, e.g. --seeds 0-9")
+    return seeds
 
 
 def storage(study_dir: Path):

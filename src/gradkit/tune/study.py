@@ -24,7 +24,8 @@ from typing import Any
 
 from gradkit.errors import ConfigError, GradkitError, did_you_mean
 from gradkit.tune import space as S
-from gradkit.tune.settings import PRUNERS, STUDY, Settings, TuneResult, open_study, storage  # noqa: F401
+from gradkit.tune.settings import (PRUNERS, STUDY, Settings, TuneResult, check_aggregate,  # noqa: F401
+                                   open_study, parse_seeds, storage)
 
 
 
@@ -32,7 +33,8 @@ def tune(recipe: str | None = None, *, space: list[str], trials: int = 30,
          config_file: str | Path | None = None, overrides: list[str] | None = None,
          metric: str | None = None, direction: str | None = None, jobs: int = 1,
          pruner: str = "median", startup_trials: int = 5, out: str | Path | None = None,
-         enqueue: list[dict[str, Any]] = (), verbose: bool = True) -> TuneResult:
+         enqueue: list[dict[str, Any]] = (), seeds: int | str | list[int] | None = None,
+         aggregate: str = "mean", verbose: bool = True) -> TuneResult:
     """Search `space` for the best `metric` over `trials` trials (in all, resumed ones included).
 
     >>> r = tune("digits-mlp", space=["optim.lr=loguniform:1e-4:1e-1"], trials=20)
@@ -40,6 +42,11 @@ def tune(recipe: str | None = None, *, space: list[str], trials: int = 30,
     >>> tune("digits-mlp", space=[...], trials=30, out=r.dir)   # 10 more, the first 20 kept
 
     `enqueue`: values to try first in a new study, e.g. [{"optim.lr": 1e-3}] (the recipe's own).
+    `seeds` (N, "0-9", [0, 3, 7]): each trial trains once per seed and scores `aggregate` (mean,
+    median, min, max, pNN) of their values, so a setting is chosen on its worst seeds too:
+
+    >>> tune("cartpole-dqn", space=["rl.lr=loguniform:1e-4:3e-3"], seeds="0-9", aggregate="p90",
+    ...      metric="eval/seconds_to_solve")   # an unsolved seed counts at its whole budget
     """
     try:
         import optuna  # noqa: F401
@@ -47,7 +54,7 @@ def tune(recipe: str | None = None, *, space: list[str], trials: int = 30,
         raise GradkitError("gradkit tune runs on Optuna, which is not installed: "
                            "pip install 'gradkit[tune]'") from None
     settings, dims = prepare(recipe, config_file, overrides, space, metric, direction, pruner,
-                             startup_trials)
+                             startup_trials, seeds, aggregate)
     if trials < 1 or jobs < 1:
         raise ConfigError("--trials and --jobs must be 1 or more")
     study_dir = Path(out) if out else _new_dir(settings)
@@ -61,7 +68,7 @@ def tune(recipe: str | None = None, *, space: list[str], trials: int = 30,
         remaining = trials - _done(study)
         if verbose:
             print(f"gradkit: tuning {settings.recipe or settings.config_file} for {settings.direction} "
-                  f"{settings.metric}: {max(remaining, 0)} trial(s) to run, {_done(study)} done; "
+                  f"{settings.score_name()}: {max(remaining, 0)} trial(s) to run, {_done(study)} done; "
                   f"study directory {study_dir}", flush=True)
         if remaining > 0:
             _run_trials(study_dir, settings, remaining, len(study.trials), jobs, verbose)
@@ -70,8 +77,8 @@ def tune(recipe: str | None = None, *, space: list[str], trials: int = 30,
         return write_outputs(study_dir, settings, dims, verbose)
 
 
-def prepare(recipe, config_file, overrides, space, metric, direction, pruner, startup_trials
-            ) -> tuple[Settings, list[S.Dimension]]:
+def prepare(recipe, config_file, overrides, space, metric, direction, pruner, startup_trials,
+            seeds=None, aggregate="mean") -> tuple[Settings, list[S.Dimension]]:
     """Validate everything before the first trial: recipe, overrides, space, metric, pruner."""
     if not recipe and not config_file:
         raise ConfigError("name a recipe (`gradkit recipes` lists them) or pass -c FILE.yaml")
@@ -83,8 +90,8 @@ def prepare(recipe, config_file, overrides, space, metric, direction, pruner, st
 
     base_cfg, variants = resolve_runs(recipe, config_file, overrides)
     if base_cfg.seeds is not None:
-        raise ConfigError(f"{base_cfg.name} sets seeds: a study's trials are one run each; drop "
-                          "seeds (tune, then train the best with --seeds)")
+        raise ConfigError(f"{base_cfg.name} sets seeds: a study names its trials' seeds with "
+                          "--seeds (e.g. --seeds 0-4 --aggregate mean); drop seeds from the recipe")
     if variants:
         raise ConfigError(f"{base_cfg.name} trains {len(variants)} variants; tune one of them: "
                           f"write its config to a file (e.g. `base: {recipe}` with that "
@@ -92,7 +99,11 @@ def prepare(recipe, config_file, overrides, space, metric, direction, pruner, st
     dims = S.parse(list(space))
     settings = Settings(recipe, str(config_file) if config_file else None, overrides,
                         [str(d) for d in dims], "", "", pruner, startup_trials, base_cfg.seed,
-                        base_cfg.train.epochs // 10)
+                        base_cfg.train.epochs // 10, parse_seeds(seeds, base_cfg.seed), aggregate)
+    check_aggregate(aggregate)
+    if settings.seeds and any(d.key == "seed" for d in dims):
+        raise ConfigError("--space seed=... and --seeds: the seeds are not a hyperparameter; "
+                          "keep --seeds")
     S.check(dims, base_cfg, settings.resolve)
     settings.metric = metric or ("eval/mean_return" if base_cfg.rl else base_cfg.train.monitor)
     settings.direction = direction or _direction(settings.metric)
@@ -103,7 +114,7 @@ def prepare(recipe, config_file, overrides, space, metric, direction, pruner, st
 def _direction(metric: str) -> str:
     from gradkit.training.loop import lower_is_better
 
-    lower = lower_is_better(metric) or metric.endswith(("seconds", "steps_to_solve"))
+    lower = lower_is_better(metric) or metric.endswith(("seconds", "_to_solve"))
     return "minimize" if lower else "maximize"
 
 
@@ -152,8 +163,9 @@ def _save_settings(study_dir: Path, s: Settings) -> None:
     new = asdict(s)
     if path.is_file():
         old = json.loads(path.read_text())
-        fixed = ("recipe", "config_file", "overrides", "space", "metric", "direction")
-        diff = [k for k in fixed if old.get(k) != new[k]]
+        fixed = {"recipe": None, "config_file": None, "overrides": None, "space": None,
+                 "metric": None, "direction": None, "seeds": None, "aggregate": "mean"}
+        diff = [k for k, default in fixed.items() if old.get(k, default) != new[k]]
         if diff:
             raise ConfigError(f"{study_dir} holds a study with other settings ("
                               + "; ".join(f"{k}: {old.get(k)!r}, now {new[k]!r}" for k in diff)

@@ -148,3 +148,21 @@ def test_fashion_mnist_read_from_debian_package():
     assert ds.source == str(FASHION_DIR)
     assert (len(ds.train), len(ds.val), len(ds.test)) == (54000, 6000, 10000)
     assert ds.spec.class_names[0] == "t-shirt/top"
+
+
+@pytest.mark.parametrize("shape", [(10_000, 1, 8, 8), (9_000, 3, 4, 4), (9_500, 12, 3), (9_000, 5), (10_000,)])
+def test_normalisation_statistics_in_chunks_equal_the_whole_split_in_float64(shape):
+    """fit_stats works through float64 chunks (issue 24: no 340 MB copy of a whole split); its
+    figures must be those of the whole split's mean and std, for every layout it handles."""
+    from gradkit.data.base import CHUNK_EXAMPLES, fit_stats
+
+    torch.manual_seed(0)
+    x = (torch.rand(shape) * 255).to(torch.uint8) if len(shape) == 4 else torch.randn(shape) * 3 + 100
+    assert len(x) > 2 * CHUNK_EXAMPLES  # several chunks, the last one short
+    dims = {4: (0, 2, 3), 3: (0, 1)}.get(x.dim(), (0,))
+    mean, std = fit_stats(x)
+    whole = x.double()
+    torch.testing.assert_close(torch.tensor(mean, dtype=torch.float64), whole.mean(dim=dims),
+                               rtol=1e-12, atol=1e-9)
+    torch.testing.assert_close(torch.tensor(std, dtype=torch.float64), whole.std(dim=dims),
+                               rtol=1e-10, atol=0)

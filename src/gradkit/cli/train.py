@@ -59,7 +59,9 @@ def train(
     """
     recipe, items = recipe_args(recipe, overrides, config, required=resume is None)
     if resume is None:
-        guard(lambda: preflight(recipe, config, items))  # a config mistake: said before torch loads
+        name = guard(lambda: preflight(recipe, config, items))  # a mistake: said before torch loads
+        if not quiet:  # the first line within a moment; torch, the data and the model load next
+            print(f"gradkit: {name}: config checked; loading torch", flush=True)
     from gradkit import api
 
     if resume is not None:
@@ -86,7 +88,7 @@ def train(
         console.print(f"report:        [bold]{report}[/]", soft_wrap=True)
 
 
-def preflight(recipe: str | None, config: Path | None, items: list[str]) -> None:
+def preflight(recipe: str | None, config: Path | None, items: list[str]) -> str:
     """The checks that need nothing heavy, run before torch and the registries are imported: the
     recipe, the file and every override against the schema (unknown keys, types, ranges), the
     names of the data set, task, model (and the model's keys), RL algorithm and trackers against
@@ -108,6 +110,7 @@ def preflight(recipe: str | None, config: Path | None, items: list[str]) -> None
             raise DataError(f"data.path: {what} file not found: {Path(data.path).expanduser()}")
         if data.name == "image-folder" and data.dir and not Path(data.dir).expanduser().is_dir():
             raise DataError(f"data.dir: folder not found: {Path(data.dir).expanduser()}")
+    return cfg.name
 
 
 def _print_several(runs: dict) -> None:

@@ -4,8 +4,11 @@ seasonal-naive on the model's own test windows.
 """
 from __future__ import annotations
 
+import os
 import time
 import warnings
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,6 +18,8 @@ from gradkit.data import Dataset, normalize
 MAX_ROWS = 3000  # a logistic regression on more rows than this stops taking "seconds"
 MAX_TEST_ROWS = 10_000  # every bundled set's whole test split; bounds decoding a streamed one
 MAX_FEATURES = 12_288  # 64x64 RGB: on larger raw images the linear model is skipped, not slow
+BASELINE_VERSION = 1  # bump when a baseline's settings change: older cached figures stop matching
+_MEMO: dict[str, dict[str, float]] = {}  # this process's baselines (`cached`)
 
 
 def _features(ds: Dataset, split, idx: np.ndarray) -> np.ndarray:
@@ -111,20 +116,74 @@ def _linear_baselines(ds: Dataset, seed: int, classify: bool) -> dict[str, float
     if int(np.prod(ds.spec.input_shape)) > MAX_FEATURES:
         return out
     x_train, x_test = _features(ds, ds.train, idx), _features(ds, ds.test, test_idx)
-    t0 = time.perf_counter()
-    if classify:
-        from sklearn.linear_model import LogisticRegression
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # ConvergenceWarning: capped iterations keep it fast
-            clf = LogisticRegression(max_iter=200).fit(x_train, train_y[idx])
-        out["baseline/logreg/accuracy"] = float((clf.predict(x_test) == test_y).mean())
-        out["baseline/logreg/train_rows"] = float(len(idx))
-        out["baseline/logreg/seconds"] = time.perf_counter() - t0
-    else:
+    def fit() -> dict[str, float]:
+        t0 = time.perf_counter()
+        if classify:
+            from sklearn.linear_model import LogisticRegression
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # ConvergenceWarning: capped iterations keep it fast
+                clf = LogisticRegression(max_iter=200).fit(x_train, train_y[idx])
+            return {"baseline/logreg/accuracy": float((clf.predict(x_test) == test_y).mean()),
+                    "baseline/logreg/train_rows": float(len(idx)),
+                    "baseline/logreg/seconds": time.perf_counter() - t0}
         from sklearn.linear_model import LinearRegression
 
         reg = LinearRegression().fit(x_train, train_y[idx])
-        out["baseline/linear/mse"], out["baseline/linear/r2"] = scores(reg.predict(x_test))
-        out["baseline/linear/seconds"] = time.perf_counter() - t0
+        mse, r2 = scores(reg.predict(x_test))
+        return {"baseline/linear/mse": mse, "baseline/linear/r2": r2,
+                "baseline/linear/seconds": time.perf_counter() - t0}
+
+    out.update(cached(("logreg" if classify else "linear", x_train, train_y[idx], x_test, test_y), fit))
     return out
+
+
+def cached(key: tuple, compute: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """`compute()`, or what it gave before on the very same arrays: the baselines of a data set,
+    split and seed are the same for every run on them (variants, seeds, tuning trials, reruns).
+
+    The key is a digest of the arrays' bytes, shapes and dtypes with scikit-learn's version, so a
+    different sample, split or normalisation never hits; kept in this process and in
+    `$GRADKIT_CACHE/baselines` (else ~/.cache/gradkit/baselines). A cache that cannot be read
+    or written is ignored: the baseline is computed."""
+    import hashlib
+    import json
+    from importlib.metadata import version
+
+    digest = hashlib.sha1(f"{BASELINE_VERSION}|{version('scikit-learn')}".encode())
+    for part in key:
+        if isinstance(part, np.ndarray):
+            part = np.ascontiguousarray(part)
+            digest.update(f"{part.shape}{part.dtype}".encode())
+            digest.update(part.tobytes())
+        else:
+            digest.update(str(part).encode())
+    name = digest.hexdigest()
+    if name in _MEMO:
+        return dict(_MEMO[name])
+    path = _cache_root() / f"{name}.json"
+    try:
+        found = json.loads(path.read_text())
+        if isinstance(found, dict) and all(isinstance(v, (int, float)) for v in found.values()):
+            _MEMO[name] = found
+            return dict(found)
+    except (OSError, ValueError):
+        pass
+    result = compute()
+    _MEMO[name] = result
+    try:
+        from gradkit.rundir import atomic_write
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(result))
+    except Exception:  # noqa: BLE001 (a read-only or full cache costs the next run a refit only)
+        pass
+    return dict(result)
+
+
+def _cache_root() -> Path:
+    from gradkit.data.resolve import cache_dir
+
+    root = os.environ.get("GRADKIT_CACHE")
+    return (Path(root).expanduser() if root else cache_dir()) / "baselines"

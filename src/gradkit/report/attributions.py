@@ -26,7 +26,8 @@ MAX_FEATURES = 20  # bar charts: the most important ones; the JSON keeps all
 
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    # constrained layout already fits the contents: "tight" would draw the figure twice
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     return buf.getvalue()
 
 
@@ -62,7 +63,13 @@ def overlays(images: np.ndarray, attrs: np.ndarray, captions: list[str], signed:
 
     cols = min(len(images), MAX_COLUMNS)
     bands = -(-len(images) // cols)  # rows of examples, each an image row over an overlay row
-    fig = _figure((1.5 * cols + 0.9, 3.3 * bands + 0.2))
+    width, height = 1.5 * cols + 0.9, 3.3 * bands + 0.2
+    # fixed margins, not constrained layout: the grid's contents are known (square images, a
+    # one-line caption each, a colour bar) and laying out its 2 x 8 axes cost half the drawing
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    fig.subplots_adjust(left=0.1 / width, right=1 - 0.9 / width, bottom=0.1 / height,
+                        top=1 - 0.5 / height, wspace=0.08, hspace=0.3)
     axes = fig.subplots(2 * bands, cols, squeeze=False)
     cmap = colormaps[SIGNED_CMAP if signed else MAGNITUDE_CMAP]
     for ax in axes.flat:
@@ -79,9 +86,11 @@ def overlays(images: np.ndarray, attrs: np.ndarray, captions: list[str], signed:
         bottom.imshow(grey * 0.5, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         bottom.imshow(rgba, interpolation="nearest")
     scale = ScalarMappable(Normalize(-1 if signed else 0, 1), cmap)
-    bar = fig.colorbar(scale, ax=axes[-1, :].tolist(), shrink=0.8, ticks=[])
+    low = axes[-1, 0].get_position()  # the last overlay row: the bar stands beside it
+    cax = fig.add_axes((1 - 0.7 / width, low.y0, 0.12 / width, low.height))
+    bar = fig.colorbar(scale, cax=cax, ticks=[])
     bar.set_label("for ↑  against ↓" if signed else "more ↑", fontsize=8)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title, fontsize=10, y=1 - 0.12 / height)
     return _png(fig)
 
 

@@ -95,8 +95,11 @@ def evaluate_agent(agent: Agent, episodes: int, seed: int | None = None) -> np.n
     return run_episodes(agent.env_id, episodes, agent.seed if seed is None else seed, agent.act)
 
 
-def episode_frames(agent: Agent, seed: int | None = None, max_frames: int = 500) -> list[np.ndarray]:
-    """RGB frames (H, W, 3) of the first evaluation episode (the one `evaluate_agent` runs first)."""
+def episode_frames(agent: Agent, seed: int | None = None, max_frames: int = 500,
+                   stride: int = 1) -> tuple[list[np.ndarray], list[int]]:
+    """RGB frames (H, W, 3) of the first evaluation episode (the one `evaluate_agent` runs first),
+    and how many of the episode's frames each one stands for: with `stride` k only every k-th
+    frame is drawn (and the last), rendering being most of a GIF's cost."""
     import os
 
     gym = require_gym()
@@ -108,17 +111,21 @@ def episode_frames(agent: Agent, seed: int | None = None, max_frames: int = 500)
     try:
         env = make_env(agent.env_id, **({} if grid else {"render_mode": "rgb_array"}))
         obs, _ = env.reset(seed=EVAL_SEED + (agent.seed if seed is None else seed) * 1000)
-        frames = [grid_frame(obs) if grid else env.render()]
+        frames, counts = [grid_frame(obs) if grid else env.render()], [1]
     except (ImportError, gym.error.DependencyNotInstalled) as exc:
         raise GradkitError(f"rendering {agent.env_id} needs pygame: pip install 'gradkit[rl]' "
                            f"(or pip install pygame) ({exc})") from None
-    done = False
-    while not done and len(frames) < max_frames:
+    done, i = False, 0  # i: the index of the episode's latest frame (0: the reset)
+    while not done and i + 1 < max_frames:
         obs, _, terminated, truncated, _ = env.step(agent.act(obs))
-        done = terminated or truncated
+        done, i = terminated or truncated, i + 1
+        if i % stride and not (done or i + 1 == max_frames):
+            counts[-1] += 1  # not drawn: the last frame drawn stays on screen for it
+            continue
         frames.append(grid_frame(obs) if grid else env.render())
+        counts.append(1)
     env.close()
-    return frames
+    return frames, counts
 
 
 def grid_frame(obs: np.ndarray) -> np.ndarray:
@@ -143,12 +150,16 @@ def render_fps(env_id: str) -> int:
     return int(min(50, max(10, fps)))
 
 
-def write_gif(frames: list[np.ndarray], path: str | Path, width: int = 240, fps: int = 25) -> Path:
+def write_gif(frames: list[np.ndarray], path: str | Path, width: int = 240, fps: int = 25,
+              counts: list[int] | None = None) -> Path:
     """An animated, looping GIF of `frames`, `width` pixels wide (about: small frames are
-    enlarged by a whole factor) so it stays small but readable.
+    enlarged by a whole factor) so it stays small but readable; frame i shows for `counts[i]`
+    frame times (episode_frames' stride), so the duration is the episode's.
 
     GIF delays are in 1/100 s, so fps should divide 100; PIL merges identical consecutive frames
     (adding their delays), so `n_frames` can be below `len(frames)` while the duration is exact.
+    One 64-colour palette, taken from frames across the episode, serves every frame (a palette
+    per frame cost 0.5 s of a 300-frame CartPole GIF).
     """
     from PIL import Image
 
@@ -157,15 +168,32 @@ def write_gif(frames: list[np.ndarray], path: str | Path, width: int = 240, fps:
     images = []
     for frame in frames:
         image = Image.fromarray(np.asarray(frame, np.uint8))
-        # large screens shrink smoothly; small grids (MinAtar's 10x10) grow in whole, sharp cells
+        # large screens shrink smoothly (a box-filter halving first: cheaper than one bilinear
+        # pass over the full frame); small grids (MinAtar's 10x10) grow in whole, sharp cells
         scale = width / image.width if image.width > width else max(1, width // image.width)
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        images.append(image.resize(size, Image.BILINEAR if scale < 1 else Image.NEAREST).quantize(64))
+        while scale < 1 and image.width >= 2 * size[0] and image.height >= 2 * size[1]:
+            image = image.reduce(2)
+        images.append(image.resize(size, Image.BILINEAR if scale < 1 else Image.NEAREST))
+    samples = images[:: max(1, len(images) // 8)][:8]
+    strip = Image.new("RGB", (images[0].width, images[0].height * len(samples)))
+    for k, image in enumerate(samples):
+        strip.paste(image.convert("RGB"), (0, k * image.height))
+    palette = strip.quantize(64)
+    images = [image.convert("RGB").quantize(palette=palette, dither=Image.Dither.NONE) for image in images]
+    step = round(1000 / fps)
+    durations = [step * c for c in counts] if counts else step
     tmp = path.with_name(f".{path.name}.tmp")
     images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
-                   duration=round(1000 / fps), loop=0, optimize=True)
+                   duration=durations, loop=0, optimize=True)
     tmp.replace(path)
     return path
+
+
+def gif_stride(fps: int) -> int:
+    """Frames drawn per GIF frame: about 25 drawn frames a second (CartPole's 50 fps: every
+    other one; each shown twice as long, so the episode plays in real time)."""
+    return max(1, round(fps / 25))
 
 
 def play(run_dir: str | Path, episodes: int = 10, seed: int | None = None, gif: str | Path | None = None,
@@ -184,7 +212,9 @@ def play(run_dir: str | Path, episodes: int = 10, seed: int | None = None, gif: 
            "mean": float(returns.mean()), "std": float(returns.std()), "threshold": threshold,
            "solved": None if threshold is None else bool(returns.mean() >= threshold), "gif": None}
     if gif is not None:
-        out["gif"] = write_gif(episode_frames(agent, seed), gif, fps=render_fps(agent.env_id))
+        fps = render_fps(agent.env_id)
+        frames, counts = episode_frames(agent, seed, stride=gif_stride(fps))
+        out["gif"] = write_gif(frames, gif, fps=fps, counts=counts)
     return out
 
 
@@ -195,8 +225,9 @@ def write_episode_gif(run_dir: Path, max_frames: int = 300) -> str | None:
     """
     try:
         agent = load_agent(run_dir, "best")
-        write_gif(episode_frames(agent, max_frames=max_frames), run_dir / "artifacts" / "episode.gif",
-                  fps=render_fps(agent.env_id))
+        fps = render_fps(agent.env_id)
+        frames, counts = episode_frames(agent, max_frames=max_frames, stride=gif_stride(fps))
+        write_gif(frames, run_dir / "artifacts" / "episode.gif", fps=fps, counts=counts)
     except Exception as exc:  # missing pygame, no display backend, an env without rgb_array
         return str(exc) if isinstance(exc, GradkitError) else f"{type(exc).__name__}: {exc}"
     return None

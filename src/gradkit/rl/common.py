@@ -28,8 +28,9 @@ class RLCommon(Section):
     algo: str  # a registered algorithm (gradkit.rl.ALGOS), checked before this schema
     env: str = "CartPole-v1"  # any registered Gymnasium id with flat observations
     n_envs: int = Field(8, ge=1)  # environments stepped together
-    # auto: native where Gymnasium has a batched env (CartPole), else sync; async: one process
-    # per env (worth it for slow envs); see gradkit/rl/envs.py
+    # auto: native where Gymnasium has a batched env (CartPole) and 5 or more envs step together
+    # (below that sync is faster), else sync; async: one process per env (worth it for slow
+    # envs); see gradkit/rl/envs.py
     vector: Literal["auto", "native", "sync", "async"] = "auto"
     total_steps: int = Field(100_000, ge=1)  # environment steps, summed over envs
     eval_every: int = Field(10_000, ge=1)  # environment steps between evaluations

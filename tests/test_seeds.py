@@ -117,3 +117,28 @@ def test_runs_lists_the_spread_of_seeded_parents(tmp_path):
     spread = [r for r in rows if r["status"] == "2 seeds"]
     assert len(spread) == 1 and " ± " in spread[0]["test/accuracy"]
     assert len([r for r in rows if r["status"] != "2 seeds"]) == 2  # and each seed's own run
+
+
+def test_children_share_one_data_set_per_seed_and_train_as_alone(tmp_path, monkeypatch):
+    """A parent's children load and split their data set once per seed (issue 24), and sharing
+    it changes nothing: a child's metrics are those of the same run trained on its own."""
+    import gradkit.data
+    from gradkit.engine import builder
+
+    real, built = gradkit.data.build, []
+
+    def counting(cfg, targets=None, seed=0):
+        built.append(seed)
+        return real(cfg, targets, seed)
+
+    monkeypatch.setattr(gradkit.data, "build", counting)
+    over = ["train.epochs=2", "output.report=false", "output.explain=false"]
+    runs = gk.train("digits-mlp", out=tmp_path / "parent", verbose=False, overrides=over, seeds=2,
+                    variants={"slow": {"optim": {"lr": 1e-3}}, "fast": {"optim": {"lr": 3e-3}}})
+    assert sorted(built) == [0, 1] and builder._SHARED is None  # 4 children, 2 builds, released
+    # "fast" is the second child on seed 1's data: it gets the shared splits and its own spec
+    for name, lr in (("slow", 1e-3), ("fast", 3e-3)):
+        alone = gk.train("digits-mlp", out=tmp_path / f"alone-{name}", verbose=False,
+                         overrides=[*over, f"optim.lr={lr}", "seed=1"])
+        assert runs[name][1].metrics["test/accuracy"] == alone.metrics["test/accuracy"]
+        assert runs[name][1].metrics["val/loss"] == pytest.approx(alone.metrics["val/loss"], rel=1e-6)

@@ -76,22 +76,25 @@ def train_variants(cfg: C.RunConfig, runs: dict[str, C.RunConfig],
     parent.write_json("comparison.json", info)
     done: dict[str, Any] = {}
     total, count = sum(len(c) for c in cells.values()), 0
+    from gradkit.engine.builder import sharing_data
+
     try:
-        for name, by_seed in cells.items():
-            for seed, sub in by_seed.items():
-                count += 1
-                if verbose:
-                    what = " ".join(filter(None, [f"variant {name}" if runs else "",
-                                                  f"seed {seed}" if seed is not None else ""]))
-                    print(f"gradkit: {what} ({count} of {total})", flush=True)
-                update = {"seeds": None, **({"seed": seed} if seed is not None else {})}
-                cell = groups[name].model_copy(update=update, deep=True)
-                cell.output.run_dir = str(parent.path / sub)
-                result = run(cell, verbose=verbose)
-                if seed is None:
-                    done[name] = result
-                else:
-                    done.setdefault(name, {})[seed] = result
+        with sharing_data():  # the children load and split their data set once per seed
+            for name, by_seed in cells.items():
+                for seed, sub in by_seed.items():
+                    count += 1
+                    if verbose:
+                        what = " ".join(filter(None, [f"variant {name}" if runs else "",
+                                                      f"seed {seed}" if seed is not None else ""]))
+                        print(f"gradkit: {what} ({count} of {total})", flush=True)
+                    update = {"seeds": None, **({"seed": seed} if seed is not None else {})}
+                    cell = groups[name].model_copy(update=update, deep=True)
+                    cell.output.run_dir = str(parent.path / sub)
+                    result = run(cell, verbose=verbose)
+                    if seed is None:
+                        done[name] = result
+                    else:
+                        done.setdefault(name, {})[seed] = result
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         parent.write_json("comparison.json", {**info, "status": status,

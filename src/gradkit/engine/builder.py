@@ -8,6 +8,11 @@ the model, the task.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,9 +58,46 @@ def build_data(cfg: RunConfig, data: Any = None) -> Any:
                     if gradkit.tasks.TASKS.get(n).targets == entry.targets]
             raise ConfigError(f"data set '{cfg.data.name}' is for {', '.join(fits)}, but task.name="
                               f"{cfg.task.name}; set task.name={fits[0]}")
-        data = gradkit.data.build(cfg.data, task.targets, cfg.seed)
+        data = _shared_build(cfg, task.targets)
     gradkit.tasks.prepare(task, data)
     return data
+
+
+_SHARED: dict[str, Any] | None = None  # data sets built inside `sharing_data`, by what built them
+
+
+@contextmanager
+def sharing_data() -> Iterator[None]:
+    """Inside the block, runs with the same data config, targets and seed share one built data
+    set: a parent's children (variants x seeds, gradkit.variants) load, decode and split it once
+    per seed, not once per child. Each run gets its own spec and notes (a task adapts its spec);
+    the splits' tensors, which nothing writes to, are shared. Released when the block ends."""
+    global _SHARED
+    outer = _SHARED
+    _SHARED = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _SHARED = outer
+
+
+def _shared_build(cfg: RunConfig, targets: str) -> Any:
+    import gradkit.data
+
+    if _SHARED is None:
+        return gradkit.data.build(cfg.data, targets, cfg.seed)
+    key = json.dumps([cfg.data.model_dump(mode="json"), targets, cfg.seed], sort_keys=True, default=str)
+    if key not in _SHARED:
+        data = gradkit.data.build(cfg.data, targets, cfg.seed)
+        if not all(isinstance(s, gradkit.data.base.Split) for s in (data.train, data.val, data.test)):
+            return data  # streamed from disk: nothing decoded to share
+        _SHARED[key] = _own(data)
+    return _own(_SHARED[key])
+
+
+def _own(data: Any) -> Any:
+    """A copy of a shared data set that a run may adapt: its own spec and notes."""
+    return dataclasses.replace(data, spec=copy.deepcopy(data.spec), notes=list(data.notes))
 
 
 def build(cfg: RunConfig, model: torch.nn.Module | None = None, data: Any = None,

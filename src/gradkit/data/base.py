@@ -204,14 +204,9 @@ def fit_stats(x: torch.Tensor) -> tuple[list[float], list[float]]:
     count, mean, m2 = 0, None, None
     for chunk in x.split(CHUNK_EXAMPLES):
         c = chunk.double()
-        mu = c.mean(dim=dims)
+        mu = c.mean(dim=dims, keepdim=True)
         n = c.numel() // mu.numel()  # values behind each statistic in this chunk
-        shape = [1] * c.dim()
-        if x.dim() == 4:
-            shape[1] = -1
-        elif x.dim() >= 2:
-            shape[-1] = -1
-        dev = ((c - mu.reshape(shape)) ** 2).sum(dim=dims)
+        dev = ((c - mu) ** 2).sum(dim=dims, keepdim=True)
         if mean is None:
             count, mean, m2 = n, mu, dev
         else:
@@ -220,7 +215,9 @@ def fit_stats(x: torch.Tensor) -> tuple[list[float], list[float]]:
             m2 = m2 + dev + delta ** 2 * (count * n / total)
             count = total
     std = (m2 / max(count - 1, 1)).sqrt().clamp_min(1e-6)
-    return mean.tolist(), std.tolist()
+    if x.dim() == 1:  # one statistic: plain floats, as x.double().mean() gives
+        return mean.item(), std.item()
+    return mean.reshape(-1).tolist(), std.reshape(-1).tolist()
 
 
 def stratified_split(

@@ -13,6 +13,13 @@ def cache_dir() -> Path:
     return Path(base) / "gradkit"
 
 
+def computed_cache() -> Path:
+    """Where gradkit keeps what it computed once (reference classifiers, baselines):
+    `$GRADKIT_CACHE`, else the user cache (~/.cache/gradkit)."""
+    root = os.environ.get("GRADKIT_CACHE")
+    return Path(root).expanduser() if root else cache_dir()
+
+
 def search_dirs(name: str, data_dir: str | None, subdirs: list[str]) -> list[Path]:
     """Candidate directories for data set `name`, most specific first.
 

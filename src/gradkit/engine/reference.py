@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import shutil
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -60,10 +59,9 @@ class ReferenceClassifier:
 
 def classifier_cache(dataset: str) -> Path:
     """`$GRADKIT_CACHE/classifiers/<dataset>`, else `~/.cache/gradkit/classifiers/<dataset>`."""
-    from gradkit.data.resolve import cache_dir
+    from gradkit.data.resolve import computed_cache
 
-    root = os.environ.get("GRADKIT_CACHE")
-    return (Path(root).expanduser() if root else cache_dir()) / "classifiers" / dataset
+    return computed_cache() / "classifiers" / dataset
 
 
 def reference_classifier(dataset: str, run_dir: str | Path | None = None, *,

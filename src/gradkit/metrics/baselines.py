@@ -4,16 +4,15 @@ seasonal-naive on the model's own test windows.
 """
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from gradkit.data import Dataset, normalize
+from gradkit.data.resolve import computed_cache
 
 MAX_ROWS = 3000  # a logistic regression on more rows than this stops taking "seconds"
 MAX_TEST_ROWS = 10_000  # every bundled set's whole test split; bounds decoding a streamed one
@@ -162,7 +161,7 @@ def cached(key: tuple, compute: Callable[[], dict[str, float]]) -> dict[str, flo
     name = digest.hexdigest()
     if name in _MEMO:
         return dict(_MEMO[name])
-    path = _cache_root() / f"{name}.json"
+    path = computed_cache() / "baselines" / f"{name}.json"
     try:
         found = json.loads(path.read_text())
         if isinstance(found, dict) and all(isinstance(v, (int, float)) for v in found.values()):
@@ -181,9 +180,3 @@ def cached(key: tuple, compute: Callable[[], dict[str, float]]) -> dict[str, flo
         pass
     return dict(result)
 
-
-def _cache_root() -> Path:
-    from gradkit.data.resolve import cache_dir
-
-    root = os.environ.get("GRADKIT_CACHE")
-    return (Path(root).expanduser() if root else cache_dir()) / "baselines"

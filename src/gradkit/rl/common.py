@@ -13,7 +13,7 @@ from pydantic import Field
 from torch import nn
 
 from gradkit.config import Section, Widths
-from gradkit.rl.envs import RunningMeanStd, finished_episodes, make_vec
+from gradkit.rl.envs import RunningMeanStd, finished_episodes, make_env
 from gradkit.rundir import RunDir
 from gradkit import checkpoint
 from gradkit.track import Tracker
@@ -71,22 +71,34 @@ def mlp(sizes: list[int], activation: type[nn.Module] = nn.Tanh, out_gain: float
 
 
 def run_episodes(env_id: str, n: int, seed: int, policy: Policy | None) -> np.ndarray:
-    """The returns of `n` episodes run side by side from fixed seeds; `policy=None` acts randomly.
+    """The returns of `n` episodes played side by side from fixed seeds; `policy=None` acts randomly.
 
-    Always `sync` envs: episode i starts from seed EVAL_SEED + seed*1000 + i, so a plain
-    `gym.make(env_id)` reset with that seed replays it (a native vector env has one RNG for all).
+    Episode i starts from seed EVAL_SEED + seed*1000 + i, so a plain `make_env(env_id)` reset with
+    that seed replays it (a native vector env has one RNG for all). Only unfinished episodes step
+    and reach the policy: a vector env would step every env until the longest episode ends, twice
+    the env steps for a CartPole policy whose episodes last 250 steps on average. Random actions
+    come from the batched action space seeded with EVAL_SEED + seed, drawn for all `n` envs at
+    every step, as a vector env would.
     """
-    envs = make_vec(env_id, n, "sync")
-    obs, _ = envs.reset(seed=[EVAL_SEED + seed * 1000 + i for i in range(n)])
-    envs.action_space.seed(EVAL_SEED + seed)
-    returns = np.full(n, np.nan)
-    while np.isnan(returns).any():
-        actions = envs.action_space.sample() if policy is None else policy(obs)
-        obs, _, _, _, info = envs.step(actions)
-        if "episode" in info:  # each env keeps only its first episode
-            first = info["_episode"] & np.isnan(returns)
-            returns[first] = info["episode"]["r"][first]
-    envs.close()
+    from gymnasium.vector.utils import batch_space
+
+    envs = [make_env(env_id) for _ in range(n)]
+    obs = np.stack([env.reset(seed=EVAL_SEED + seed * 1000 + i)[0] for i, env in enumerate(envs)])
+    space = batch_space(envs[0].action_space, n)
+    space.seed(EVAL_SEED + seed)
+    returns = np.zeros(n)
+    live = list(range(n))
+    while live:
+        actions = space.sample()[live] if policy is None else policy(obs[live])
+        still = []
+        for i, action in zip(live, actions):
+            obs[i], reward, terminated, truncated, _ = envs[i].step(action)
+            returns[i] += reward
+            if not (terminated or truncated):
+                still.append(i)
+        live = still
+    for env in envs:
+        env.close()
     return returns
 
 

@@ -71,6 +71,13 @@ def seconds(values: list[float]) -> str:
     return ", ".join(f"{x:.2f}" for x in values)
 
 
+def span(seeds: list[int]) -> str:
+    """A seed list as `a-b` when it is a run of consecutive seeds, else comma-separated."""
+    if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
 def notes(result: dict[str, Any]) -> str:
     return "".join(f"- {note}\n" for note in result.get("notes", []))
 
@@ -285,9 +292,10 @@ def rl_cartpole(r: dict[str, Any]) -> str:
     caveat = ("" if r.get("comparable") else
               "Not the issue's protocol (`--quick`, other seeds or a subset of runs): indicative only.\n\n")
     if seeds:
-        caveat += (f"Seeds {seeds['used'][0]}-{seeds['used'][-1]} ({len(seeds['used'])}): {seeds['role']}"
+        caveat += (f"Seeds {span(seeds['used'])} ({len(seeds['used'])}): {seeds['role']}"
                    + (f"; gradkit overrides {', '.join(r['gradkit_overrides'])}" if r.get("gradkit_overrides") else "")
-                   + ". Recipes are chosen on seeds 0-9 only; the figures quoted are from seeds 100-119.\n\n")
+                   + f". Recipes are chosen on seeds {span(seeds['tuning_seeds'])} only; the figures quoted "
+                   f"are from seeds {span(seeds['report_seeds'])}.\n\n")
     return (f"## rl_cartpole: PPO and DQN vs Stable-Baselines3 on CartPole-v1\n\n{machine_line(r)}.\n\n"
             f"{caveat}Solved: deterministic evaluation mean of {p['eval_episodes']} episodes >= "
             f"{p['threshold']:g}, evaluated every {p['eval_every']['ppo']:,} (PPO) / "

@@ -4,8 +4,8 @@ against the random policy (issues 5 and 21).
 Seeds: the recipes are tuned on seeds 0-39 only (`--tuning`, which writes
 results/rl_cartpole_tuning.json, never quoted; 0-9 at first, widened to 0-39 because ten seeds
 rarely show PPO's slow tail, which a 90th percentile is about); what is reported comes from 20
-held-out seeds, 100-119 (the default), that no setting was chosen on. A run during which other processes used
-more than 10% of the CPU is not written to results/ (benchmarks/_bench.py).
+held-out seeds, 100-119 (the default), that no setting was chosen on. A run during which other
+processes used more than 10% of the CPU is not written to results/ (benchmarks/_bench.py).
 
 1. For each seed on CartPole-v1: `cartpole-ppo` and `cartpole-dqn` as shipped (`gk.train`), and
    Stable-Baselines3 PPO and DQN with the RL Zoo's CartPole-v1 hyperparameters, capped at the
@@ -94,9 +94,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="gradkit cartpole-ppo / cartpole-dqn vs Stable-Baselines3 PPO / DQN with the RL "
                     "Zoo's CartPole-v1 hyperparameters: wall time and env steps until the "
-                    "deterministic evaluation mean of 20 episodes is >= 475, on the held-out seeds 100-119; and "
-                    "acrobot-ppo, acrobot-dqn, pendulum-ppo against the random policy.",
-        epilog="Run it from the repo root on an otherwise idle machine (about 15 minutes on 2 "
+                    "deterministic evaluation mean of 20 episodes is >= 475, on the held-out seeds "
+                    "100-119; and acrobot-ppo, acrobot-dqn, pendulum-ppo against the random policy.",
+        epilog="Run it from the repo root on an otherwise idle machine (about 25 minutes on 2 "
                "cores). Needs `pip install stable-baselines3` unless --skip-sb3.")
     parser.add_argument("--quick", action="store_true",
                         help="smoke check: 1 seed, tiny step caps, 5 evaluation episodes, solved at "
